@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
@@ -44,6 +45,8 @@ class FinetuneTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.group_by_length:
             self.train_sampling_strategy = "group_by_length"
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
         super().__post_init__()
 
 

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 # File extension -> `datasets` builder; tsv is csv with a tab delimiter.
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-TEXT_FORMATS = {".csv", ".tsv", ".json", ".jsonl"}
+TEXT_FORMATS = {".csv", ".tsv", ".json", ".jsonl", ".txt"}
 # Column names tried, in order, when --text_column is not given.
 TEXT_PAIR_CANDIDATES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"), ("question", "sentence"))
 TEXT_CANDIDATES = ("text", "sentence", "review", "content", "document")
@@ -85,14 +85,14 @@ class ClassificationData:
         return {name: i for i, name in enumerate(self.label_names)}
 
 
-def check_data_file(path: str, what: str) -> str:
+def check_data_file(path: str, what: str, builders: dict[str, str] = BUILDERS) -> str:
     """Check that a data file exists, is readable, has a known format, and (text formats) is UTF-8."""
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{what} {path!r} does not exist; check the path")
     suffix = file.suffix.lower()
-    if suffix not in BUILDERS:
-        raise UserError(f"{what} {path!r} has an unsupported extension; use one of {', '.join(sorted(BUILDERS))}")
+    if suffix not in builders:
+        raise UserError(f"{what} {path!r} has an unsupported extension; use one of {', '.join(sorted(builders))}")
     try:
         handle = file.open("rb")
     except OSError as error:
@@ -120,13 +120,13 @@ def _check_utf8(handle, path: str, what: str) -> None:
         raise UserError(f"{what} {path!r} is empty; give a file with data")
 
 
-def _load_file(path: str, split: str, cache_dir: str | None) -> datasets.Dataset:
+def load_data_file(path: str, split: str, cache_dir: str | None, **kwargs) -> datasets.Dataset:
+    """Load one checked file as a `Dataset` with the `datasets` builder its extension names."""
     suffix = Path(path).suffix.lower()
-    builder = BUILDERS[suffix]
-    kwargs = {}
+    builder = "text" if suffix == ".txt" else BUILDERS[suffix]
     if builder == "csv":
         # utf-8-sig: a byte-order mark must not become part of the first column's name.
-        kwargs = {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig"}
+        kwargs.update(sep="\t" if suffix == ".tsv" else ",", encoding="utf-8-sig")
     try:
         return datasets.load_dataset(builder, data_files={split: path}, split=split, cache_dir=cache_dir, **kwargs)
     except Exception as error:  # pyarrow and pandas raise many types for a malformed file
@@ -161,7 +161,7 @@ def load_raw_splits(args: DataArguments, need: tuple[str, ...]) -> tuple[Dataset
         for split, path in files.items():
             if path:
                 check_data_file(path, f"{split} file")
-                splits[split] = _load_file(path, split, args.dataset_cache_dir)
+                splits[split] = load_data_file(path, split, args.dataset_cache_dir)
                 sources[split] = path
     if "train" in need and "train" not in splits:
         raise UserError("no training data; pass --train_file FILE or --dataset_name NAME")

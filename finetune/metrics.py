@@ -1,7 +1,7 @@
-"""Classification metrics through `evaluate`, from metric modules shipped with the package.
+"""Classification metrics through `evaluate`, from a metric module shipped with the package.
 
-`evaluate.load("accuracy")` downloads its script from the Hub; loading the module files in
-`metric_modules/` instead works offline and gives the same numbers.
+`evaluate.load("accuracy")` downloads its script from the Hub; loading the module file in
+`metric_modules/classification/` instead works offline.
 """
 
 from __future__ import annotations
@@ -12,26 +12,19 @@ from pathlib import Path
 import numpy as np
 
 METRIC_MODULES = Path(__file__).parent / "metric_modules"
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall")
 
 
 @cache
-def load_metric(name: str):
-    """Load a shipped metric module (accuracy, f1, precision, recall) with `evaluate.load`."""
+def load_classification_metric():
+    """The shipped `evaluate` module computing accuracy, F1, precision and recall."""
     import evaluate
 
-    path = METRIC_MODULES / name
-    if not path.is_dir():
-        raise ValueError(f"no shipped metric {name!r}; available: {', '.join(CLASSIFICATION_METRICS)}")
-    return evaluate.load(str(path))
+    return evaluate.load(str(METRIC_MODULES / "classification"))
 
 
-def classification_scores(predictions, references) -> dict[str, float]:
-    """Accuracy plus F1, precision and recall macro-averaged over the classes that occur (as sklearn)."""
-    scores = dict(load_metric("accuracy").compute(predictions=predictions, references=references))
-    for name in ("f1", "precision", "recall"):
-        scores.update(load_metric(name).compute(predictions=predictions, references=references, average="macro"))
-    return scores
+def classification_scores(predictions, references, average: str = "macro") -> dict[str, float]:
+    """Accuracy plus F1, precision and recall averaged over the classes that occur (macro by default)."""
+    return load_classification_metric().compute(predictions=predictions, references=references, average=average)
 
 
 def compute_classification_metrics(eval_prediction) -> dict[str, float]:

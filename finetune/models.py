@@ -199,6 +199,14 @@ def load_model(auto_class, args: ModelArguments, **kwargs):
     with loading(args.model_name_or_path):
         try:
             return auto_class.from_pretrained(name, use_safetensors=not args.allow_pickle_weights or None, **common, **kwargs)
+        except ValueError as error:
+            if "Unrecognized configuration class" in str(error):
+                task = "text generation (a decoder such as gpt2)" if "CausalLM" in auto_class.__name__ else auto_class.__name__
+                model_type = getattr(getattr(error, "config", None), "model_type", None) or _model_type(name)
+                raise UserError(
+                    f"model {args.model_name_or_path!r} ({model_type}) cannot be used for {task}; choose a model of that kind"
+                ) from None
+            raise
         except OSError as error:
             if not args.allow_pickle_weights and _only_pickle_weights(name, error):
                 raise UserError(
@@ -206,6 +214,15 @@ def load_model(auto_class, args: ModelArguments, **kwargs):
                     "code when loaded; pass --allow_pickle_weights if you trust it"
                 ) from None
             raise
+
+
+def _model_type(name: str) -> str:
+    try:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(name, local_files_only=True).model_type
+    except Exception:  # only for the message
+        return "unknown type"
 
 
 def _only_pickle_weights(name: str, error: OSError) -> bool:

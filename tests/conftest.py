@@ -137,3 +137,40 @@ def fast_training_flags(output_dir) -> list[str]:
         "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "64", "--save_strategy", "no",
         "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
     ]
+
+
+LM_CORPUS = [
+    "the cat sat on the mat and looked at the dog.",
+    "the dog sat on the log and looked at the cat.",
+    "a bird sang in the tree while the sun came up.",
+    "the children played in the park until it was dark.",
+] * 12
+
+
+def build_tiny_gpt2(directory: Path, corpus: list[str] = LM_CORPUS) -> str:
+    """Save a randomly initialised 2-layer GPT-2 and a byte-level BPE tokenizer trained on `corpus`."""
+    import tempfile
+
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"])
+    with tempfile.TemporaryDirectory() as scratch:
+        bpe.save_model(scratch)
+        vocab = json.loads(Path(scratch, "vocab.json").read_text())
+        merges = [tuple(line.split()) for line in Path(scratch, "merges.txt").read_text().splitlines() if line and not line.startswith("#")]
+    tokenizer = GPT2Tokenizer(vocab=vocab, merges=merges, model_max_length=128)
+    config = GPT2Config(vocab_size=len(vocab), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> str:
+    import torch
+
+    torch.manual_seed(0)
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))

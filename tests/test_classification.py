@@ -118,3 +118,11 @@ def test_macro_f1_counts_a_never_predicted_class_as_zero():
     scores = classification_scores([1, 1, 1, 1], [0, 1, 1, 1])
     # Class 0: F1 = 0; class 1: P = 3/4, R = 1, F1 = 6/7.
     assert scores["f1"] == pytest.approx((0 + 6 / 7) / 2)
+
+
+def test_micro_and_weighted_averages():
+    predictions, references = [0, 0, 1, 0, 2, 1], [0, 0, 1, 1, 2, 0]
+    assert classification_scores(predictions, references, average="micro")["f1"] == pytest.approx(4 / 6)
+    # Supports 3, 2, 1; per-class F1 2/3, 1/2, 1.
+    weighted = classification_scores(predictions, references, average="weighted")["f1"]
+    assert weighted == pytest.approx((3 * 2 / 3 + 2 * 1 / 2 + 1 * 1) / 6)

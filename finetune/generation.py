@@ -1,0 +1,213 @@
+"""Text generation with any causal LM: batched with left padding, greedy/beam/sampling, stop strings, chat.
+
+    from finetune.generation import GenerationArguments, generate, load_generator
+    model, tokenizer = load_generator("gpt2")
+    texts = generate(model, tokenizer, ["Once upon a time"], GenerationArguments(max_new_tokens=20))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import UserError
+from .models import ModelArguments, load_model, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerationArguments:
+    """How to decode: every flag of `scripts/generate.py` except the model and input/output."""
+
+    max_new_tokens: int | None = field(default=None, metadata={"help": "New tokens per answer (default 64)."})
+    max_length: int | None = field(
+        default=None, metadata={"help": "Prompt plus new tokens, as in pipeline(); give this or --max_new_tokens."}
+    )
+    do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy or beam search."})
+    temperature: float | None = field(default=None, metadata={"help": "Sampling temperature (> 0)."})
+    top_k: int | None = field(default=None, metadata={"help": "Sample from the k most likely tokens."})
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling: smallest set with this total probability."})
+    repetition_penalty: float | None = field(default=None, metadata={"help": "> 1 discourages repeating tokens."})
+    num_beams: int = field(default=1, metadata={"help": "Beam search with this many beams (1: greedy or sampling)."})
+    num_return_sequences: int = field(default=1, metadata={"help": "Answers per prompt."})
+    seed: int | None = field(default=None, metadata={"help": "Seed for reproducible sampling."})
+    stop: list[str] = field(
+        default_factory=list, metadata={"help": "Stop at this string (may repeat); the answer is cut before it.", "action": "extend"}
+    )
+    chat: bool = field(default=False, metadata={"help": "Wrap each prompt in the tokenizer's chat template as a user turn."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System message for --chat."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts generated together."})
+    truncate_prompt: bool = field(
+        default=True, metadata={"help": "Cut over-long prompts from the left (with a warning); --no_truncate_prompt refuses them."}
+    )
+
+    def __post_init__(self):
+        if self.max_new_tokens is not None and self.max_length is not None:
+            raise UserError("give --max_new_tokens or --max_length, not both")
+        if self.max_new_tokens is None and self.max_length is None:
+            self.max_new_tokens = 64
+        for name in ("max_new_tokens", "max_length", "num_beams", "num_return_sequences", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name} must be at least 1, got {value}")
+        sampling_only = [name for name in ("temperature", "top_k", "top_p") if getattr(self, name) is not None]
+        if sampling_only and not self.do_sample:
+            raise UserError(f"--{sampling_only[0]} only matters when sampling; add --do_sample or drop it")
+        if self.temperature is not None and self.temperature <= 0:
+            raise UserError("--temperature must be > 0 (for greedy decoding leave out --do_sample)")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UserError("--top_p must be in (0, 1]")
+        if not self.do_sample and self.num_return_sequences > self.num_beams:
+            raise UserError(
+                f"--num_return_sequences {self.num_return_sequences} needs --do_sample or at least as many --num_beams"
+            )
+        if self.system_prompt and not self.chat:
+            raise UserError("--system_prompt needs --chat")
+
+
+def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None = None):
+    """Load a causal LM and its tokenizer, placed on the GPU when there is one (through Accelerate).
+
+    `dtype` may be "bfloat16" or "float16" (GPU only); a misspelled model name gets a suggestion.
+    Returns `(model, tokenizer)`, the tokenizer set up for batched generation (left padding).
+    """
+    from accelerate import Accelerator
+    from transformers import AutoModelForCausalLM
+
+    args = model_name_or_path if isinstance(model_name_or_path, ModelArguments) else ModelArguments(model_name_or_path)
+    device = Accelerator(cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available()).device
+    torch_dtype = _check_dtype(dtype, device)
+    tokenizer = load_tokenizer(args)
+    model = load_model(AutoModelForCausalLM, args, **({"dtype": torch_dtype} if torch_dtype else {}))
+    model.to(device).eval()
+    prepare_tokenizer(tokenizer, model)
+    return model, tokenizer
+
+
+def _check_dtype(dtype: str | None, device: torch.device):
+    if dtype in (None, "float32", "auto"):
+        return None
+    if dtype not in ("bfloat16", "float16"):
+        raise UserError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
+    if device.type != "cuda":
+        raise UserError(f"--dtype {dtype} needs a GPU; on this machine use float32")
+    if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+        raise UserError("this GPU has no bfloat16; use --dtype float16")
+    return getattr(torch, dtype)
+
+
+def prepare_tokenizer(tokenizer, model=None) -> None:
+    """Left padding (decoders continue from the right end); EOS as pad token when there is none (GPT-2)."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def context_length(model) -> int | None:
+    """The longest sequence the model's positions allow, or None if unbounded."""
+    config = model.config
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def render_prompts(tokenizer, prompts: list[str], args: GenerationArguments) -> list[str]:
+    """Apply the chat template when asked (each prompt becomes one user turn)."""
+    if not args.chat:
+        return list(prompts)
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError("this tokenizer has no chat template, so --chat cannot be used; drop --chat or use a chat model")
+    rendered = []
+    for prompt in prompts:
+        messages = ([{"role": "system", "content": args.system_prompt}] if args.system_prompt else [])
+        messages.append({"role": "user", "content": prompt})
+        rendered.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    return rendered
+
+
+def _encode(tokenizer, model, texts: list[str], args: GenerationArguments, chat: bool) -> list[list[int]]:
+    """Token ids of each prompt, cut from the left when prompt + answer exceed the context."""
+    # A chat template already writes the special tokens (e.g. BOS) itself.
+    encoded = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
+    limit = context_length(model)
+    if limit is None:
+        return encoded
+    budget = limit - (args.max_new_tokens or 0) if args.max_length is None else min(limit, args.max_length) - 1
+    if budget < 1:
+        raise UserError(f"--max_new_tokens {args.max_new_tokens} leaves no room for a prompt in the model's {limit}-token context")
+    too_long = [i for i, ids in enumerate(encoded) if len(ids) > budget]
+    if too_long and not args.truncate_prompt:
+        raise UserError(
+            f"prompt {too_long[0] + 1} has {len(encoded[too_long[0]])} tokens, more than the {budget} that fit with the "
+            f"answer in the model's {limit}-token context; shorten it, lower --max_new_tokens, or drop --no_truncate_prompt"
+        )
+    if too_long:
+        logger.warning("%d prompt(s) longer than %d tokens were cut from the left", len(too_long), budget)
+    return [ids[-budget:] for ids in encoded]
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    """The text before the first occurrence of any stop string."""
+    positions = [text.find(stop) for stop in stops if stop and stop in text]
+    return text[: min(positions)] if positions else text
+
+
+@torch.inference_mode()
+def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | None = None, streamer=None) -> list[list[str]]:
+    """Continue each prompt; returns, for each prompt, `num_return_sequences` generated texts (prompt excluded).
+
+    Prompts are sorted by length and generated in batches of `batch_size` with left padding (so
+    little padding is wasted), then returned in the input order. Stop strings end a sequence and
+    are cut from its text. A `streamer` (e.g. `TextStreamer`) prints tokens as they come: one prompt only.
+    """
+    args = args or GenerationArguments()
+    if not prompts:
+        return []
+    if streamer is not None and (len(prompts) > 1 or args.num_beams > 1 or args.num_return_sequences > 1):
+        raise UserError("streaming shows one answer as it is generated: use it with one prompt, --num_beams 1 and one sequence")
+    prepare_tokenizer(tokenizer, model)
+    encoded = _encode(tokenizer, model, render_prompts(tokenizer, prompts, args), args, chat=args.chat)
+    if args.seed is not None:
+        from transformers import set_seed
+
+        set_seed(args.seed)
+    # max_length counts each prompt's own tokens (as in pipeline()), not its padded batch length.
+    budgets = [args.max_new_tokens or args.max_length - len(ids) for ids in encoded]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    outputs: list[list[str]] = [[] for _ in prompts]
+    for start in range(0, len(order), args.batch_size):
+        batch = order[start : start + args.batch_size]
+        inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(model.device)
+        generated = model.generate(
+            **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer, streamer=streamer
+        )
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+        for row, tokens in enumerate(new_tokens):
+            prompt_index = batch[row // args.num_return_sequences]
+            text = tokenizer.decode(tokens[: budgets[prompt_index]], skip_special_tokens=True)
+            outputs[prompt_index].append(cut_at_stop(text, args.stop))
+    return outputs
+
+
+def _decoding_kwargs(args: GenerationArguments) -> dict:
+    kwargs = {
+        "do_sample": args.do_sample,
+        "num_beams": args.num_beams,
+        "num_return_sequences": args.num_return_sequences,
+    }
+    for name in ("temperature", "top_k", "top_p", "repetition_penalty"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    if not args.do_sample:
+        # Models ship sampling defaults in generation_config; greedy/beam must not warn about them.
+        kwargs.update(temperature=None, top_k=None, top_p=None)
+    if args.stop:
+        kwargs["stop_strings"] = args.stop
+    return kwargs

@@ -1,0 +1,198 @@
+"""Fine-tuning a causal LM (GPT-2, Llama, ...) on the user's text with the `Trainer`.
+
+Text is tokenized in batches, documents are joined with EOS, and the stream is cut into blocks
+of `block_size` tokens. The last, shorter block of each batch is padded and its padding masked
+out of the loss (labels -100), so no text is thrown away and padding never counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Literal
+
+import datasets
+from datasets import DatasetDict
+from transformers import AutoModelForCausalLM, Trainer, default_data_collator, set_seed
+
+from .classification import FinetuneTrainingArguments, splits_needed
+from .data import BUILDERS, check_data_file, load_data_file
+from .errors import UserError
+from .generation import context_length
+from .models import ModelArguments, load_model, load_tokenizer
+from .outputs import atomic_write_json, check_output_dir
+
+LM_BUILDERS = {**BUILDERS, ".txt": "text"}
+MAX_DEFAULT_BLOCK = 1024
+
+
+@dataclass
+class LMDataArguments:
+    """Which text to train on and how to cut it into blocks."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset name or a local dataset directory."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration."})
+    train_file: str | None = field(default=None, metadata={"help": "Training text: .txt, .csv, .tsv, .json, .jsonl or .parquet."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation text, same formats."})
+    text_column: str = field(default="text", metadata={"help": "Column holding the text (not for .txt files)."})
+    document_per: Literal["line", "file"] = field(
+        default="line", metadata={"help": "For .txt files: each non-empty line is a document, or the whole file is one."}
+    )
+    block_size: int | None = field(
+        default=None, metadata={"help": "Tokens per training block. Default: the model's context, at most 1024."}
+    )
+    validation_split_percentage: int = field(
+        default=5, metadata={"help": "Percent of train held out for validation when there is no validation data."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training blocks."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation blocks."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+    overwrite_cache: bool = field(default=False, metadata={"help": "Re-tokenize instead of reusing the datasets cache."})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
+
+
+def load_text_splits(args: LMDataArguments, need: tuple[str, ...], seed: int = 42) -> DatasetDict:
+    """Train/validation splits with one `text` column of non-empty documents."""
+    splits = DatasetDict()
+    sources: dict[str, str] = {}
+    if args.dataset_name:
+        from .data import DataArguments, load_raw_splits
+
+        raw, sources = load_raw_splits(DataArguments(dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name,
+                                                     dataset_cache_dir=args.dataset_cache_dir), need=())
+        splits.update({name: raw[name] for name in ("train", "validation") if name in raw})
+    for split, path in (("train", args.train_file), ("validation", args.validation_file)):
+        if path:
+            check_data_file(path, f"{split} file", LM_BUILDERS)
+            extra = {"sample_by": "document" if args.document_per == "file" else "line"} if path.endswith(".txt") else {}
+            splits[split] = load_data_file(path, split, args.dataset_cache_dir, **extra)
+            sources[split] = path
+    if "train" in need and "train" not in splits:
+        raise UserError("no training text; pass --train_file FILE or --dataset_name NAME")
+    for split in list(splits):
+        splits[split] = _documents(splits[split], args.text_column, sources[split])
+    if "validation" in need and "validation" not in splits:
+        if "train" not in splits:
+            raise UserError("no validation text; pass --validation_file FILE")
+        if not 0 < args.validation_split_percentage < 100 or len(splits["train"]) < 2:
+            raise UserError("no validation text and too little training text to hold some out; pass --validation_file")
+        parts = splits["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=seed)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+    return splits
+
+
+def _documents(dataset: datasets.Dataset, column: str, source: str) -> datasets.Dataset:
+    """Keep the text column, drop empty documents; refuse non-text values and empty corpora."""
+    if column not in dataset.column_names:
+        raise UserError(f"text column {column!r} is not in {source!r}; pass --text_column, one of: {', '.join(dataset.column_names)}")
+    values = dataset[column]
+    for row, value in enumerate(values):
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"{source!r} row {row + 1}: column {column!r} holds {type(value).__name__}, not text; pass the right --text_column")
+    keep = [i for i, value in enumerate(values) if value and value.strip()]
+    if not keep:
+        raise UserError(f"{source!r} holds no text; give a file with some")
+    dataset = dataset.select(keep).select_columns([column])
+    return dataset.rename_column(column, "text") if column != "text" else dataset
+
+
+def default_block_size(model, tokenizer) -> int:
+    """The model's context length, capped at 1024 tokens."""
+    limits = [n for n in (context_length(model), tokenizer.model_max_length) if n and n < 10**9]
+    return min(limits + [MAX_DEFAULT_BLOCK])
+
+
+def tokenize_into_blocks(splits: DatasetDict, tokenizer, block_size: int, args: LMDataArguments) -> DatasetDict:
+    """Tokenize documents (EOS after each), join them and cut into `block_size`-token blocks with labels."""
+    if tokenizer.eos_token_id is None:
+        raise UserError("the tokenizer has no EOS token to separate documents; use a causal-LM tokenizer")
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def tokenize(batch):
+        ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+        return {"input_ids": [document + [eos] for document in ids]}
+
+    def cut(batch):
+        stream = list(chain.from_iterable(batch["input_ids"]))
+        blocks = {"input_ids": [], "attention_mask": [], "labels": []}
+        for start in range(0, len(stream), block_size):
+            block = stream[start : start + block_size]
+            padding = block_size - len(block)
+            blocks["input_ids"].append(block + [pad] * padding)
+            blocks["attention_mask"].append([1] * len(block) + [0] * padding)
+            blocks["labels"].append(block + [-100] * padding)
+        return blocks
+
+    common = {"batched": True, "num_proc": args.preprocessing_num_workers, "load_from_cache_file": not args.overwrite_cache}
+    tokenized = splits.map(tokenize, remove_columns=["text"], desc="Tokenizing", **common)
+    for split, dataset in tokenized.items():
+        tokens = sum(len(ids) for ids in dataset["input_ids"])
+        if tokens < block_size:
+            raise UserError(
+                f"the {split} text has {tokens} tokens, fewer than one block of {block_size}; pass --block_size {max(1, tokens // 2)} "
+                "or less, or give more text"
+            )
+    return tokenized.map(cut, desc=f"Cutting into blocks of {block_size}", **common)
+
+
+def perplexity(loss: float) -> float:
+    """exp(mean token cross-entropy), inf when it overflows."""
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return float("inf")
+
+
+def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, training_args: FinetuneTrainingArguments) -> dict[str, float]:
+    """Fine-tune a causal LM; report evaluation loss and perplexity before and after training.
+
+    Saves model, tokenizer and `all_results.json` (`eval_loss`, `eval_perplexity`,
+    `eval_before_training_perplexity`, `train_runtime`, ...) to `output_dir`, which then loads in
+    `pipeline("text-generation", model=output_dir)`.
+    """
+    output_dir = check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint))
+    need = tuple(split for split in splits_needed(training_args) if split != "test")
+    set_seed(training_args.seed)
+    splits = load_text_splits(data_args, need, seed=training_args.seed)
+    tokenizer = load_tokenizer(model_args)
+    model = load_model(AutoModelForCausalLM, model_args)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; padded positions are masked anyway
+    block_size = data_args.block_size or default_block_size(model, tokenizer)
+    context = context_length(model)
+    if context and block_size > context:
+        raise UserError(f"--block_size {block_size} is longer than the model's context of {context} tokens; pass --block_size {context} or less")
+    with training_args.main_process_first(desc="tokenization"):
+        blocks = tokenize_into_blocks(splits, tokenizer, block_size, data_args)
+    for split, limit_rows in (("train", data_args.max_train_samples), ("validation", data_args.max_eval_samples)):
+        if split in blocks and limit_rows is not None:
+            blocks[split] = blocks[split].select(range(min(limit_rows, len(blocks[split]))))
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=blocks.get("train"),
+        eval_dataset=blocks.get("validation"),
+        processing_class=tokenizer,
+        data_collator=default_data_collator,
+    )
+    results: dict[str, float] = {"block_size": block_size}
+    if training_args.do_eval and (training_args.evaluate_before_training or training_args.do_train):
+        before = trainer.evaluate(metric_key_prefix="eval_before_training")
+        results.update(before, eval_before_training_perplexity=perplexity(before["eval_before_training_loss"]))
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        metrics = dict(train_result.metrics, train_samples=len(blocks["train"]))
+        trainer.log_metrics("train", metrics)
+        results.update(metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        metrics = trainer.evaluate()
+        metrics.update(eval_perplexity=perplexity(metrics["eval_loss"]), eval_samples=len(blocks["validation"]))
+        trainer.log_metrics("eval", metrics)
+        results.update(metrics)
+    if trainer.is_world_process_zero():
+        atomic_write_json(output_dir / "all_results.json", results)
+    return results
