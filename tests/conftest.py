@@ -147,30 +147,9 @@ LM_CORPUS = [
 ] * 12
 
 
-def build_tiny_gpt2(directory: Path, corpus: list[str] = LM_CORPUS) -> str:
-    """Save a randomly initialised 2-layer GPT-2 and a byte-level BPE tokenizer trained on `corpus`."""
-    import tempfile
-
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"])
-    with tempfile.TemporaryDirectory() as scratch:
-        bpe.save_model(scratch)
-        vocab = json.loads(Path(scratch, "vocab.json").read_text())
-        merges = [tuple(line.split()) for line in Path(scratch, "merges.txt").read_text().splitlines() if line and not line.startswith("#")]
-    tokenizer = GPT2Tokenizer(vocab=vocab, merges=merges, model_max_length=128)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return str(directory)
-
-
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory) -> str:
-    import torch
+    """A 2-layer GPT-2 (32 dims, 128 positions) with a byte-level BPE trained on LM_CORPUS."""
+    from finetune.scratch import build_gpt2
 
-    torch.manual_seed(0)
-    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+    return build_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), LM_CORPUS, vocab_size=400, n_embd=32, n_layer=2, n_head=2)
