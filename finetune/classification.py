@@ -58,6 +58,16 @@ def splits_needed(args: TrainingArguments) -> tuple[str, ...]:
     return need
 
 
+def train_and_save(trainer: Trainer) -> dict[str, float]:
+    """Train (resuming when asked), save model, tokenizer and trainer state; return the train metrics."""
+    train_result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
+    trainer.save_model()
+    metrics = dict(train_result.metrics, train_samples=len(trainer.train_dataset))
+    trainer.log_metrics("train", metrics)
+    trainer.save_state()
+    return metrics
+
+
 def train_classifier(
     model_args: ModelArguments, data_args: DataArguments, training_args: FinetuneTrainingArguments
 ) -> dict[str, float]:
@@ -111,12 +121,7 @@ def train_classifier(
     if training_args.evaluate_before_training and training_args.do_eval:
         results.update(trainer.evaluate(metric_key_prefix="eval_before_training"))
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        metrics = dict(train_result.metrics, train_samples=len(tokenized["train"]))
-        trainer.log_metrics("train", metrics)
-        results.update(metrics)
-        trainer.save_state()
+        results.update(train_and_save(trainer))
     if training_args.do_eval:
         metrics = dict(trainer.evaluate(), eval_samples=len(tokenized["validation"]))
         trainer.log_metrics("eval", metrics)

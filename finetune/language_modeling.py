@@ -16,7 +16,7 @@ import datasets
 from datasets import DatasetDict
 from transformers import AutoModelForCausalLM, Trainer, default_data_collator, set_seed
 
-from .classification import FinetuneTrainingArguments, splits_needed
+from .classification import FinetuneTrainingArguments, splits_needed, train_and_save
 from .data import BUILDERS, check_data_file, load_data_file
 from .errors import UserError
 from .generation import context_length
@@ -182,12 +182,7 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
         before = trainer.evaluate(metric_key_prefix="eval_before_training")
         results.update(before, eval_before_training_perplexity=perplexity(before["eval_before_training_loss"]))
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        metrics = dict(train_result.metrics, train_samples=len(blocks["train"]))
-        trainer.log_metrics("train", metrics)
-        results.update(metrics)
-        trainer.save_state()
+        results.update(train_and_save(trainer))
     if training_args.do_eval:
         metrics = trainer.evaluate()
         metrics.update(eval_perplexity=perplexity(metrics["eval_loss"]), eval_samples=len(blocks["validation"]))
