@@ -82,9 +82,22 @@ def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None =
     torch_dtype = _check_dtype(dtype, device)
     tokenizer = load_tokenizer(args)
     model = load_model(AutoModelForCausalLM, args, **({"dtype": torch_dtype} if torch_dtype else {}))
+    _refuse_encoder(model, args.model_name_or_path)
     model.to(device).eval()
     prepare_tokenizer(tokenizer, model)
     return model, tokenizer
+
+
+def _refuse_encoder(model, name: str) -> None:
+    """BERT-like encoders load as `*LMHeadModel` but were trained to fill masks, not to continue text."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    config = model.config
+    if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        raise UserError(
+            f"model {name!r} ({config.model_type}) is an encoder; text generation and few-shot scoring need a "
+            "causal LM (a decoder such as gpt2 or packaged:SmolLM2-135M-Instruct)"
+        )
 
 
 def _check_dtype(dtype: str | None, device: torch.device):

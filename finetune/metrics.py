@@ -22,9 +22,9 @@ def load_classification_metric():
     return evaluate.load(str(METRIC_MODULES / "classification"))
 
 
-def classification_scores(predictions, references, average: str = "macro") -> dict[str, float]:
-    """Accuracy plus F1, precision and recall averaged over the classes that occur (macro by default)."""
-    return load_classification_metric().compute(predictions=predictions, references=references, average=average)
+def classification_scores(predictions, references, average: str | None = "macro", labels=None) -> dict[str, float]:
+    """Accuracy plus F1, precision and recall averaged over `labels` (default: the classes that occur; macro by default)."""
+    return load_classification_metric().compute(predictions=predictions, references=references, average=average, labels=labels)
 
 
 def compute_classification_metrics(eval_prediction) -> dict[str, float]:

@@ -1,4 +1,18 @@
-"""Few-shot in-context learning: templates, verbalizers, demonstrations, label scoring (in progress).
+"""Few-shot in-context learning with causal LMs: templates, verbalizers, demonstration selection,
+label scoring by log-probability (with shared-prefix KV-cache reuse), contextual calibration, sweeps and plots.
 
-`prompts` may import `finetune`'s loaders, never the reverse.
+    from finetune.generation import load_generator
+    from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
+
+    model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")
+    pool = LabelledExamples([{"text": "A gem."}, {"text": "Dull."}], [1, 0])
+    classifier = FewShotClassifier(model, tokenizer, load_template("sentiment"), pool, FewShotConfig(shots=2, calibrate=True))
+    classifier.predict(["What a waste of an evening."]).calibrated_predictions
 """
+
+from .classifier import FewShotClassifier, FewShotConfig, FewShotPredictions, LabelledExamples
+from .template import PromptTemplate, load_template
+from .verbalizer import Verbalizer
+
+__all__ = ["FewShotClassifier", "FewShotConfig", "FewShotPredictions", "LabelledExamples", "PromptTemplate",
+           "Verbalizer", "load_template"]

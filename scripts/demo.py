@@ -6,11 +6,14 @@
 2. generation: build a small GPT-2 from a config with a byte-level BPE trained on the shipped
                reviews, fine-tune it for about a minute, and show its perplexity falling.
 3. chat:       answer a question with the packaged SmolLM2-135M-Instruct through its chat template.
+4. fewshot:    classify the shipped test reviews with SmolLM2 and no training at all: 0 and 4
+               demonstrations, 3 seeds, with and without contextual calibration; plot accuracy vs shots.
 
 Outputs go under outputs/demo/ (replaced on every run). `--parts` runs only some of them.
 """
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from finetune.cli import format_table, parse_args, run_script
 from finetune.data import MOVIE_REVIEW_LABELS, DataArguments, movie_review_files
 from finetune.models import ModelArguments
 
-PARTS = ("sentiment", "generation", "chat")
+PARTS = ("sentiment", "generation", "chat", "fewshot")
 EXAMPLES = [
     "An absolute joy, with a cast at the top of its game.",
     "Two hours of my life I will never get back.",
@@ -29,7 +32,7 @@ EXAMPLES = [
 
 @dataclass
 class DemoArguments:
-    parts: list[str] = field(default_factory=lambda: list(PARTS), metadata={"help": "Which parts: sentiment generation chat."})
+    parts: list[str] = field(default_factory=lambda: list(PARTS), metadata={"help": "Which parts: sentiment generation chat fewshot."})
     output_dir: str = field(default="outputs/demo", metadata={"help": "Where the demo's models go (replaced)."})
     encoder: str = field(default="packaged:all-MiniLM-L6-v2", metadata={"help": "Encoder for the sentiment part."})
     chat_model: str = field(default="packaged:SmolLM2-135M-Instruct", metadata={"help": "Chat model for the chat part."})
@@ -106,6 +109,25 @@ def chat(demo: DemoArguments) -> str:
     return answer
 
 
+def fewshot(demo: DemoArguments) -> list[dict]:
+    from prompts.data import FewShotDataArguments
+    from prompts.summary import summarise, summary_table_rows
+    from prompts.sweep import SweepArguments, run_sweep
+
+    files = movie_review_files()
+    print(f"\n== 4. Few-shot: {demo.chat_model} labels the 120 test reviews from 0 or 4 demonstrations (3 seeds)\n")
+    output_dir = Path(demo.output_dir) / "fewshot"
+    shutil.rmtree(output_dir, ignore_errors=True)  # a sweep would resume; the demo runs afresh
+    rows = run_sweep(
+        SweepArguments(model_name_or_path=[demo.chat_model], template=["sentiment"], shots=[0, 4], seeds=[0, 1, 2],
+                       calibrate=True, output_dir=str(output_dir), overwrite_output_dir=True),
+        FewShotDataArguments(train_file=files["train"], validation_file=files["test"]),
+    )
+    print(format_table(summary_table_rows(summarise(rows)), ["shots", "calibrated", "seeds", "accuracy", "macro_f1"]))
+    print(f"\nPlot: {output_dir / 'accuracy_vs_shots.png'}; one row per run in {output_dir / 'results.csv'}")
+    return rows
+
+
 def main(argv=None) -> dict:
     (demo,) = parse_args((DemoArguments,), argv)
     unknown = [part for part in demo.parts if part not in PARTS]
@@ -114,7 +136,7 @@ def main(argv=None) -> dict:
 
         raise UserError(f"unknown demo part {unknown[0]!r}; choose from: {' '.join(PARTS)}")
     results = {}
-    for name, run in (("sentiment", sentiment), ("generation", generation), ("chat", chat)):
+    for name, run in (("sentiment", sentiment), ("generation", generation), ("chat", chat), ("fewshot", fewshot)):
         if name in demo.parts:
             results[name] = run(demo)
     return results

@@ -153,3 +153,56 @@ def tiny_gpt2(tmp_path_factory) -> str:
     from finetune.scratch import build_gpt2
 
     return build_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), LM_CORPUS, vocab_size=400, n_embd=32, n_layer=2, n_head=2)
+
+
+FEWSHOT_CORPUS = [
+    f"Review: {row['text']}\nSentiment: {'positive' if row['label'] else 'negative'}" for row in sentiment_rows()
+] + ["N/A", "[MASK]"] * 5
+
+
+def sentencepiece_tokenizer(corpus: list[str], vocab_size: int = 300):
+    """A Llama-style tokenizer: BPE over words marked with '▁' (SentencePiece's Metaspace), BOS added."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"]))
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   model_max_length=256)
+
+
+@pytest.fixture(scope="session")
+def fewshot_gpt2(tmp_path_factory) -> str:
+    """A 2-layer GPT-2 (256 positions) whose byte-level BPE has seen the sentiment template."""
+    from finetune.scratch import build_gpt2
+
+    return build_gpt2(tmp_path_factory.mktemp("fewshot-gpt2"), FEWSHOT_CORPUS, vocab_size=300, n_positions=256,
+                      n_embd=32, n_layer=2, n_head=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> str:
+    """A 2-layer Llama (grouped-query attention, RoPE) with a SentencePiece-style tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    directory = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = sentencepiece_tokenizer(FEWSHOT_CORPUS)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def fewshot_files(tmp_path_factory) -> dict[str, str]:
+    """A demonstration pool (96 rows) and evaluation data (24 rows) of the synthetic sentiment task."""
+    rows = sentiment_rows(seed=1)
+    directory = tmp_path_factory.mktemp("fewshot-data")
+    return {"train": write_rows(directory / "pool.jsonl", rows[:96]), "validation": write_rows(directory / "eval.jsonl", rows[96:120])}

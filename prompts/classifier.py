@@ -1,0 +1,284 @@
+"""`FewShotClassifier`: predict labels with a causal LM from a template, a verbalizer and demonstrations.
+
+    from finetune.generation import load_generator
+    from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
+
+    model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")
+    pool = LabelledExamples([{"text": "A gem."}, {"text": "Dull."}], [1, 0])
+    classifier = FewShotClassifier(model, tokenizer, load_template("sentiment"), pool, FewShotConfig(shots=2))
+    result = classifier.predict(["What a waste of an evening."])
+    result.predictions, result.probabilities, result.calibrated_predictions
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+
+from finetune.errors import UserError
+from finetune.generation import context_length
+
+from . import selection
+from .calibration import CONTENT_FREE_INPUTS, calibrate, content_free_probabilities, label_probabilities
+from .scoring import LabelScorer
+from .template import PromptTemplate
+
+logger = logging.getLogger(__name__)
+LABEL_SCORINGS = ("auto", "single", "sum", "mean")
+MODES = ("score", "generate")
+
+
+@dataclass
+class LabelledExamples:
+    """Examples as field dicts (keys: the template's fields) with label ids (None for unlabelled queries)."""
+
+    fields: list[dict[str, str]]
+    labels: list[int] | None = None
+    # Embeddings computed for nearest-neighbour selection, kept across runs of a sweep.
+    vectors: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+@dataclass
+class FewShotConfig:
+    """One few-shot run: how demonstrations are picked and how labels are scored."""
+
+    shots: int = 0
+    seed: int = 0
+    selection: str = "random"
+    ordering: str = "as_selected"
+    demonstration_indices: list[int] | None = None
+    label_scoring: str = "auto"
+    calibrate: bool = False
+    content_free_inputs: tuple[str, ...] = CONTENT_FREE_INPUTS
+    mode: str = "score"
+    batch_size: int = 16
+    reuse_prefix: bool = True
+    embedding_model: str | None = None
+    max_new_tokens: int = 8
+    chat: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.shots < 0:
+            raise UserError(f"--shots must be >= 0, got {self.shots}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
+        for value, allowed, flag in ((self.selection, selection.SELECTIONS, "selection"), (self.ordering, selection.ORDERINGS, "ordering"),
+                                     (self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
+            if value not in allowed:
+                raise UserError(f"unknown --{flag} {value!r}; choose from: {', '.join(allowed)}")
+        if self.mode == "generate" and self.calibrate:
+            raise UserError("--calibrate needs label scoring; drop it or use --mode score")
+        if self.calibrate and not self.content_free_inputs:
+            raise UserError("--calibrate needs at least one content-free input")
+
+
+@dataclass
+class FewShotPredictions:
+    """Per-example results of `FewShotClassifier.predict`, in input order."""
+
+    predictions: list[int]
+    probabilities: list[list[float]] | None
+    demonstrations: list[list[int]]
+    calibrated_predictions: list[int] | None = None
+    calibrated_probabilities: list[list[float]] | None = None
+    answers: list[str] | None = None  # generation mode: the raw answers; unmappable ones predict -1
+    example_prompt: str = ""
+
+    @property
+    def unmappable(self) -> int:
+        return sum(1 for p in self.predictions if p < 0)
+
+
+class FewShotClassifier:
+    """Few-shot classification by label log-probability (or by generating and mapping an answer)."""
+
+    def __init__(self, model, tokenizer, template: PromptTemplate, pool: LabelledExamples | None, config: FewShotConfig):
+        self.model, self.tokenizer, self.template, self.pool, self.config = model, tokenizer, template, pool, config
+        if config.shots > 0 or config.selection == "indices":
+            if pool is None or len(pool) == 0:
+                raise UserError("few-shot prompts need a demonstration pool; pass --train_file (or a dataset with a train split)")
+        self.max_length = context_length(model)
+        if config.mode == "score":
+            self.continuations = template.verbalizer.token_ids(tokenizer, template.label_context, template.target_delimiter)
+            single = self._single_token_mode()
+            self.scorer = LabelScorer(model, self.continuations, reduction="mean" if config.label_scoring == "mean" else "sum",
+                                      batch_size=config.batch_size, single_token=single, reuse_prefix=config.reuse_prefix,
+                                      progress=config.progress)
+            self.room = self.scorer.max_continuation_length()
+        else:
+            self.room = config.max_new_tokens
+
+    def _single_token_mode(self) -> bool:
+        mode, names = self.config.label_scoring, self.template.verbalizer.label_names
+        if mode == "auto":
+            return all(len(ids) == 1 for words in self.continuations for ids in words)
+        if mode != "single":
+            return False
+        owner = {}
+        for label, words in enumerate(self.continuations):
+            for ids in words:
+                if ids[0] in owner and owner[ids[0]] != label:
+                    token = self.tokenizer.convert_ids_to_tokens(ids[0])
+                    raise UserError(
+                        f"labels {names[owner[ids[0]]]!r} and {names[label]!r} start with the same token {token!r}, so "
+                        "single-token scoring cannot tell them apart; use --label_scoring sum or change the label words"
+                    )
+                owner[ids[0]] = label
+        return True
+
+    # -- demonstrations -------------------------------------------------------------------------
+
+    def demonstrations_for(self, queries: list[dict]) -> list[list[int]]:
+        """Pool indices of each query's demonstrations, in prompt order."""
+        config, pool = self.config, self.pool
+        if config.shots == 0 and config.selection != "indices":
+            return [[] for _ in queries]
+        keys = {}
+        for index, example in enumerate(pool.fields):
+            keys.setdefault(self._key(example), set()).add(index)
+        excluded = [frozenset(keys.get(self._key(query), ())) for query in queries]
+        names = self.template.verbalizer.label_names
+        if config.selection == "nearest":
+            query_vectors, pool_vectors = self._vectors(queries)
+            chosen = selection.nearest(query_vectors, pool_vectors, config.shots, excluded)
+            return [selection.order(c, config.ordering, pool.labels, config.seed) for c in chosen]
+        shared = selection.order(
+            selection.choose(config.selection, pool.labels, config.shots, config.seed, names, config.demonstration_indices),
+            config.ordering, pool.labels, config.seed)
+        per_query = []
+        for skip in excluded:
+            if skip & set(shared):  # the query is in the pool: pick its demonstrations without it
+                own = selection.choose(config.selection, pool.labels, config.shots, config.seed, names,
+                                       config.demonstration_indices, skip)
+                per_query.append(selection.order(own, config.ordering, pool.labels, config.seed))
+            else:
+                per_query.append(shared)
+        return per_query
+
+    def _key(self, example: dict) -> tuple:
+        return tuple(str(example.get(name)) for name in self.template.fields)
+
+    def _text(self, example: dict) -> str:
+        return " ".join(str(example[name]) for name in self.template.fields)
+
+    def _vectors(self, queries: list[dict]):
+        encoder = self.config.embedding_model
+        query_texts = [self._text(q) for q in queries]
+        if encoder is None:
+            return selection.tfidf_vectors(query_texts, [self._text(p) for p in self.pool.fields])
+        if encoder not in self.pool.vectors:
+            self.pool.vectors[encoder] = selection.embedding_vectors([self._text(p) for p in self.pool.fields], encoder)
+        return selection.embedding_vectors(query_texts, encoder), self.pool.vectors[encoder]
+
+    # -- prompts --------------------------------------------------------------------------------
+
+    def render(self, query: dict, demonstrations: list[int]) -> str:
+        """The prompt for one query with the given pool demonstrations."""
+        demos = [(self.pool.fields[i], self.pool.labels[i]) for i in demonstrations]
+        return self.template.render_prompt(query, demos)
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"] if texts else []
+
+    def _fit(self, queries: list[dict], demonstrations: list[list[int]]) -> tuple[list[str], list[list[int]], list[list[int]]]:
+        """Render and tokenize every prompt; drop the oldest demonstrations of prompts too long for the model."""
+        texts = [self.render(q, d) for q, d in zip(queries, demonstrations)]
+        ids = self._encode(texts)
+        if self.max_length is None:
+            return texts, ids, demonstrations
+        limit = self.max_length - self.room
+        dropped = Counter()
+        demonstrations = list(demonstrations)
+        for i, query in enumerate(queries):
+            while len(ids[i]) > limit:
+                if not demonstrations[i]:
+                    raise UserError(
+                        f"example {i + 1} alone is {len(ids[i])} tokens, more than the model's context of {self.max_length} "
+                        f"minus {self.room} for the label; shorten it or remove it (the query is never cut)"
+                    )
+                demonstrations[i] = demonstrations[i][1:]
+                dropped[i] += 1
+                texts[i] = self.render(query, demonstrations[i])
+                ids[i] = self._encode([texts[i]])[0]
+        if dropped:
+            logger.warning(
+                "dropped the oldest demonstrations of %d of %d prompts (%d in all, at most %d from one prompt) to fit the "
+                "model's %d-token context", len(dropped), len(queries), sum(dropped.values()), max(dropped.values()), self.max_length,
+            )
+        return texts, ids, demonstrations
+
+    # -- prediction -----------------------------------------------------------------------------
+
+    def predict(self, queries) -> FewShotPredictions:
+        """Predict labels for a list of texts, a list of field dicts, or a `LabelledExamples`."""
+        queries = self._as_fields(queries)
+        if not queries:
+            raise UserError("nothing to classify: the evaluation data is empty")
+        demonstrations = self.demonstrations_for(queries)
+        texts, ids, demonstrations = self._fit(queries, demonstrations)
+        if self.config.mode == "generate":
+            return self._generate(texts, demonstrations)
+        groups = [tuple(d) for d in demonstrations]
+        prompts, prompt_groups = list(ids), list(groups)
+        content_free = {}
+        if self.config.calibrate:
+            for group in dict.fromkeys(groups):
+                content_free[group] = range(len(prompts), len(prompts) + len(self.config.content_free_inputs))
+                cf_texts = [self.render({name: value for name in self.template.fields}, list(group))
+                            for value in self.config.content_free_inputs]
+                prompts += self._encode(cf_texts)
+                prompt_groups += [group] * len(cf_texts)
+        log_scores = self.scorer.score(prompts, prompt_groups)
+        probabilities = label_probabilities(log_scores[: len(queries)])
+        result = FewShotPredictions(
+            predictions=probabilities.argmax(-1).tolist(), probabilities=probabilities.tolist(),
+            demonstrations=demonstrations, example_prompt=texts[0],
+        )
+        if self.config.calibrate:
+            calibrated = torch.empty_like(probabilities)
+            rows_of = {}
+            for row, group in enumerate(groups):
+                rows_of.setdefault(group, []).append(row)
+            for group, rows in rows_of.items():
+                p_cf = content_free_probabilities(log_scores[list(content_free[group])])
+                calibrated[rows] = calibrate(probabilities[rows], p_cf)
+            result.calibrated_predictions = calibrated.argmax(-1).tolist()
+            result.calibrated_probabilities = calibrated.tolist()
+        return result
+
+    def _as_fields(self, queries) -> list[dict]:
+        if isinstance(queries, LabelledExamples):
+            return queries.fields
+        if isinstance(queries, str):
+            queries = [queries]
+        if hasattr(queries, "column_names"):  # a datasets.Dataset whose columns are the template's fields
+            queries = list(queries)
+        fields = self.template.fields
+        out = []
+        for query in queries:
+            if isinstance(query, str):
+                if len(fields) != 1:
+                    raise UserError(f"template {self.template.name!r} needs the fields {', '.join(fields)}; pass dicts, not strings")
+                out.append({fields[0]: query})
+            else:
+                out.append(dict(query))
+        return out
+
+    def _generate(self, texts: list[str], demonstrations: list[list[int]]) -> FewShotPredictions:
+        from finetune.generation import GenerationArguments, generate
+
+        args = GenerationArguments(max_new_tokens=self.config.max_new_tokens, stop=["\n"], chat=self.config.chat,
+                                   batch_size=self.config.batch_size)
+        answers = [outputs[0] for outputs in generate(self.model, self.tokenizer, texts, args)]
+        predictions = [self.template.verbalizer.label_for_answer(answer) for answer in answers]
+        return FewShotPredictions(
+            predictions=[-1 if p is None else p for p in predictions], probabilities=None,
+            demonstrations=demonstrations, answers=answers, example_prompt=texts[0],
+        )

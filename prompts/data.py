@@ -1,0 +1,126 @@
+"""Loading the demonstration pool and the evaluation examples for a template, with labels as template ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import datasets
+
+from finetune.data import DataArguments, load_raw_splits
+from finetune.errors import UserError
+
+from .classifier import LabelledExamples
+from .template import PromptTemplate
+
+
+@dataclass
+class FewShotDataArguments:
+    """Where the demonstration pool and the evaluated examples come from."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset (e.g. nyu-mll/glue) or a local dataset directory."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset configuration, e.g. sst2."})
+    train_file: str | None = field(default=None, metadata={"help": "Demonstration pool: .csv, .tsv, .json, .jsonl or .parquet."})
+    validation_file: str | None = field(default=None, metadata={"help": "Examples to evaluate, same formats."})
+    text_columns: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Data columns for the template's fields, in order (default: columns named like the fields, "
+                  "e.g. text, or sentence1 sentence2 for entailment).", "nargs": "+"},
+    )
+    label_column: str = field(default="label", metadata={"help": "Label column (label ids or label names)."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first N examples."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N pool examples."})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
+
+    def __post_init__(self):
+        for name in ("max_eval_samples", "max_train_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name} must be at least 1, got {value}")
+
+
+def load_fewshot_data(args: FewShotDataArguments, template: PromptTemplate, need_pool: bool
+                      ) -> tuple[LabelledExamples | None, LabelledExamples]:
+    """The pool (None when not needed and not given) and the evaluation examples, checked against `template`."""
+    raw_args = DataArguments(dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name,
+                             train_file=args.train_file, validation_file=args.validation_file,
+                             dataset_cache_dir=args.dataset_cache_dir)
+    splits, sources = load_raw_splits(raw_args, ("train",) if need_pool else ())
+    if "validation" not in splits:
+        raise UserError("no evaluation data; pass --validation_file FILE (or a dataset with a validation split)")
+    columns = _field_columns(args, template)
+    evaluation = _examples(splits["validation"], sources["validation"], columns, args.label_column, template)
+    pool = _examples(splits["train"], sources["train"], columns, args.label_column, template) if "train" in splits else None
+    if pool is not None and set(pool.labels) != set(evaluation.labels):
+        names = template.verbalizer.label_names
+        only_pool = sorted(names[i] for i in set(pool.labels) - set(evaluation.labels))
+        only_eval = sorted(names[i] for i in set(evaluation.labels) - set(pool.labels))
+        raise UserError(
+            f"the demonstration pool and the evaluation data have different label sets (only in the pool: {only_pool or 'none'}; "
+            f"only in the evaluation data: {only_eval or 'none'}); use data with the same labels"
+        )
+    if args.max_eval_samples is not None:
+        evaluation = LabelledExamples(evaluation.fields[: args.max_eval_samples], evaluation.labels[: args.max_eval_samples])
+    if pool is not None and args.max_train_samples is not None:
+        pool = LabelledExamples(pool.fields[: args.max_train_samples], pool.labels[: args.max_train_samples])
+    return pool, evaluation
+
+
+def _field_columns(args: FewShotDataArguments, template: PromptTemplate) -> dict[str, str]:
+    if not args.text_columns:
+        return {name: name for name in template.fields}
+    if len(args.text_columns) != len(template.fields):
+        raise UserError(
+            f"template {template.name!r} has {len(template.fields)} field(s) ({', '.join(template.fields)}) but "
+            f"--text_columns names {len(args.text_columns)}; give one column per field"
+        )
+    return dict(zip(template.fields, args.text_columns))
+
+
+def _examples(dataset: datasets.Dataset, source: str, columns: dict[str, str], label_column: str,
+              template: PromptTemplate) -> LabelledExamples:
+    for name, column in list(columns.items()) + [("label", label_column)]:
+        if column not in dataset.column_names:
+            flag = "--label_column" if name == "label" else "--text_columns"
+            raise UserError(
+                f"{source!r} has no column {column!r} for the template field {name!r}; pass {flag} "
+                f"(columns: {', '.join(dataset.column_names)})"
+            )
+    texts = {name: dataset[column] for name, column in columns.items()}
+    fields = []
+    for row in range(len(dataset)):
+        example = {}
+        for name, values in texts.items():
+            value = values[row]
+            if not isinstance(value, str) or not value.strip():
+                raise UserError(f"{source!r} row {row + 1}: column {columns[name]!r} must be non-empty text, got {value!r:.40}")
+            example[name] = value
+        fields.append(example)
+    return LabelledExamples(fields, _label_ids(dataset, label_column, source, template))
+
+
+def _label_ids(dataset: datasets.Dataset, column: str, source: str, template: PromptTemplate) -> list[int]:
+    names = template.verbalizer.label_names
+    index = {name: i for i, name in enumerate(names)}
+    feature = dataset.features[column]
+    values = dataset[column]
+    if isinstance(feature, datasets.ClassLabel):
+        values = [feature.names[v] if isinstance(v, int) and 0 <= v < len(feature.names) else v for v in values]
+    ids = []
+    for row, value in enumerate(values):
+        if isinstance(value, bool) or value is None:
+            raise UserError(f"{source!r} row {row + 1}: label {value!r} is not a label id or name of template {template.name!r}")
+        if isinstance(value, int):
+            if not 0 <= value < len(names):
+                raise UserError(
+                    f"{source!r} row {row + 1}: label {value} is not a label id of template {template.name!r} "
+                    f"(0..{len(names) - 1}: {', '.join(names)}); fix the data or the template's labels"
+                )
+            ids.append(value)
+        elif isinstance(value, str) and value in index:
+            ids.append(index[value])
+        else:
+            raise UserError(
+                f"{source!r} row {row + 1}: label {value!r} has no verbalizer in template {template.name!r} "
+                f"(labels: {', '.join(names)}); add it to the template's labels or fix the data"
+            )
+    return ids

@@ -1,0 +1,91 @@
+"""Plots of a sweep: accuracy against the number of shots, and against model size (the "emergence" plot)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .summary import summarise
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        figure.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _series_label(key: dict, varying: list[str]) -> str:
+    parts = [f"{name}={key[name]}" for name in varying]
+    parts.append("calibrated" if key["calibrated"] else "uncalibrated")
+    return ", ".join(parts)
+
+
+def plot_accuracy_vs_shots(rows: list[dict], path: str | Path) -> Path:
+    """Mean accuracy against shots, one line per model/template/selection and calibration, a band of ±1 std over seeds."""
+    plt = _pyplot()
+    summary = summarise(rows)
+    varying = [name for name in ("model", "template", "selection") if len({s[name] for s in summary}) > 1]
+    series: dict[tuple, list[dict]] = {}
+    for entry in summary:
+        series.setdefault(tuple(entry[n] for n in ("model", "template", "selection", "calibrated")), []).append(entry)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for entries in series.values():
+        entries.sort(key=lambda e: e["shots"])
+        shots = [e["shots"] for e in entries]
+        mean = [e["accuracy_mean"] for e in entries]
+        std = [e["accuracy_std"] for e in entries]
+        style = "--" if entries[0]["calibrated"] else "-"
+        (line,) = axes.plot(shots, mean, style, marker="o", label=_series_label(entries[0], varying))
+        axes.fill_between(shots, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                          color=line.get_color(), alpha=0.15)
+    seeds = max(e["seeds"] for e in summary)
+    axes.set(xlabel="demonstrations (shots)", ylabel="accuracy",
+             title=f"Accuracy vs shots (mean ± std over {seeds} seed{'s' if seeds > 1 else ''})")
+    axes.set_xticks(sorted({e["shots"] for e in summary}))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    path = _save(figure, Path(path))
+    plt.close(figure)
+    return path
+
+
+def plot_accuracy_vs_model_size(rows: list[dict], path: str | Path) -> Path:
+    """Mean accuracy against parameter count (log scale), one line per shots and calibration."""
+    plt = _pyplot()
+    summary = summarise(rows)
+    series: dict[tuple, list[dict]] = {}
+    for entry in summary:
+        series.setdefault((entry["template"], entry["selection"], entry["shots"], entry["calibrated"]), []).append(entry)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for (template, selection, shots, calibrated), entries in sorted(series.items(), key=lambda item: item[0][2]):
+        entries.sort(key=lambda e: e["parameters"])
+        sizes = [e["parameters"] for e in entries]
+        mean = [e["accuracy_mean"] for e in entries]
+        std = [e["accuracy_std"] for e in entries]
+        label = f"{shots}-shot" + (", calibrated" if calibrated else "")
+        (line,) = axes.plot(sizes, mean, "--" if calibrated else "-", marker="o", label=label)
+        axes.fill_between(sizes, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                          color=line.get_color(), alpha=0.15)
+    axes.set_xscale("log")
+    axes.set(xlabel="parameters", ylabel="accuracy", title="Accuracy vs model size")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    path = _save(figure, Path(path))
+    plt.close(figure)
+    return path

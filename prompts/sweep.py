@@ -1,0 +1,301 @@
+"""Sweeps: models x templates x selections x shots x seeds, calibrated and not, one row per run.
+
+Every finished run is written at once (atomically) to `runs/<run>.json` with its per-example predictions
+in `predictions/<run>.jsonl`, and `results.csv` / `results.json` are rebuilt from the finished runs. A
+sweep restarted on the same output directory skips the runs already there, so a killed sweep loses at
+most the run in progress, and adding seeds or shots to a finished sweep runs only the new ones.
+Zero-shot prompts have no demonstrations, so one zero-shot run serves every seed and selection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from finetune.errors import UserError
+from finetune.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text
+
+from .calibration import CONTENT_FREE_INPUTS
+from .classifier import LABEL_SCORINGS, MODES, FewShotClassifier, FewShotConfig
+from .data import FewShotDataArguments, load_fewshot_data
+from .metrics import fewshot_scores
+from .selection import ORDERINGS, SELECTIONS, choose
+from .summary import summarise
+from .template import load_template
+
+logger = logging.getLogger(__name__)
+MANIFEST = "sweep.json"
+RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png")
+
+
+@dataclass
+class SweepArguments:
+    """What to sweep over and how each run scores; every list flag takes several values."""
+
+    model_name_or_path: list[str] = field(
+        default_factory=list, metadata={"help": "Causal LM(s): Hub names, local directories or packaged:NAME.", "nargs": "+"})
+    template: list[str] = field(
+        default_factory=lambda: ["sentiment"],
+        metadata={"help": "Built-in template (sentiment, topic, question-type, entailment) or .yaml/.json file(s).", "nargs": "+"})
+    instruction: str | None = field(default=None, metadata={"help": "Replace the template's instruction (text before the demonstrations)."})
+    shots: list[int] = field(default_factory=lambda: [0, 1, 4, 8], metadata={"help": "Numbers of demonstrations.", "nargs": "+"})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds for demonstration selection.", "nargs": "+"})
+    num_seeds: int | None = field(default=None, metadata={"help": "Use seeds 0..N-1 instead of --seeds."})
+    selection: list[str] = field(
+        default_factory=lambda: ["random"], metadata={"help": f"Selection strategies: {', '.join(SELECTIONS)}.", "nargs": "+"})
+    ordering: str = field(default="as_selected", metadata={"help": f"Demonstration order: {', '.join(ORDERINGS)}."})
+    demonstration_indices: list[int] = field(
+        default_factory=list, metadata={"help": "Pool rows for --selection indices.", "nargs": "+"})
+    embedding_model: str | None = field(
+        default=None, metadata={"help": "Encoder for --selection nearest (e.g. packaged:all-MiniLM-L6-v2); default TF-IDF."})
+    calibrate: bool = field(default=False, metadata={"help": "Also report contextually calibrated predictions (each run gives both)."})
+    content_free_inputs: list[str] = field(
+        default_factory=lambda: list(CONTENT_FREE_INPUTS), metadata={"help": "Content-free inputs for calibration.", "nargs": "+"})
+    label_scoring: str = field(
+        default="auto", metadata={"help": "auto (single-token when every label word is one token, else sum), single, sum or mean."})
+    mode: str = field(default="score", metadata={"help": "score: label log-probabilities; generate: generate an answer and map it."})
+    max_new_tokens: int = field(default=8, metadata={"help": "Answer length in generate mode."})
+    chat: bool = field(default=False, metadata={"help": "Generate mode: wrap the prompt in the model's chat template."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
+    reuse_prefix: bool = field(default=True, metadata={"help": "Encode shared demonstrations once (--no_reuse_prefix: every full prompt)."})
+    dtype: str | None = field(default=None, metadata={"help": "float32 (default), bfloat16 or float16 (GPU only)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where results, predictions and plots go."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace a different sweep's results in --output_dir (the same sweep always resumes)."})
+
+    def __post_init__(self):
+        if self.num_seeds is not None:
+            if self.num_seeds < 1:
+                raise UserError(f"--num_seeds must be at least 1, got {self.num_seeds}")
+            self.seeds = list(range(self.num_seeds))
+        if not self.model_name_or_path:
+            raise UserError("no model given; pass --model_name_or_path NAME [NAME ...]")
+        for name in ("shots", "seeds", "selection", "template"):
+            if not getattr(self, name):
+                raise UserError(f"--{name} needs at least one value")
+        self.shots = list(dict.fromkeys(self.shots))
+        for value, allowed, flag in ((self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
+            if value not in allowed:
+                raise UserError(f"unknown --{flag} {value!r}; choose from: {', '.join(allowed)}")
+        for selection in self.selection:
+            if selection not in SELECTIONS:
+                raise UserError(f"unknown --selection {selection!r}; choose from: {', '.join(SELECTIONS)}")
+        if self.mode == "generate" and self.calibrate:
+            raise UserError("--calibrate needs label scoring; drop it or use --mode score")
+
+
+@dataclass(frozen=True)
+class Run:
+    model: str
+    template: str
+    selection: str
+    shots: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """File name of the run's record; zero-shot runs share one record across seeds and selections."""
+        if self.shots == 0 and self.selection != "indices":
+            return _slug(f"{self.model}__{self.template}__0shot")
+        return _slug(f"{self.model}__{self.template}__{self.selection}__{self.shots}shot__seed{self.seed}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
+
+
+def plan(args: SweepArguments) -> list[Run]:
+    """Every run of the sweep, in the order they are done (one model loaded at a time)."""
+    return [Run(model, template, selection, shots, seed)
+            for model in args.model_name_or_path for template in args.template for selection in args.selection
+            for shots in args.shots for seed in args.seeds]
+
+
+def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templates: dict) -> dict:
+    """Settings that change the result of a run; a resumed sweep must have the same ones."""
+    settings = asdict(args)
+    for name in ("model_name_or_path", "template", "shots", "seeds", "num_seeds", "selection", "output_dir",
+                 "overwrite_output_dir", "batch_size", "reuse_prefix", "instruction"):
+        settings.pop(name)
+    settings["data"] = asdict(data_args)
+    settings["templates"] = {name: template.to_dict() for name, template in templates.items()}
+    return settings
+
+
+def prepare_output_dir(args: SweepArguments, settings: dict) -> Path:
+    """Create the output directory, resume the same sweep, refuse to mix in a different one."""
+    if not args.output_dir:
+        raise UserError("no output directory given; pass --output_dir DIR")
+    output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"output directory {str(output_dir)!r} is a file; pass another --output_dir")
+    manifest = output_dir / MANIFEST
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        previous = _read_json(manifest) if manifest.is_file() else None
+        if previous != settings:
+            if not args.overwrite_output_dir:
+                what = "a different sweep" if previous is not None else "other files"
+                raise UserError(
+                    f"output directory {str(output_dir)!r} holds {what}; pass --overwrite_output_dir to replace it, "
+                    "or choose another --output_dir"
+                )
+            for name in ("runs", "predictions"):
+                shutil.rmtree(output_dir / name, ignore_errors=True)
+            for name in RESULT_FILES:
+                (output_dir / name).unlink(missing_ok=True)
+    (output_dir / "runs").mkdir(parents=True, exist_ok=True)
+    (output_dir / "predictions").mkdir(exist_ok=True)
+    atomic_write_json(manifest, settings)
+    return output_dir
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # unreadable: treated as absent, the run is done again
+
+
+def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dict]:
+    """Run every pending run of the sweep; return all rows (finished earlier or now) in sweep order."""
+    templates = {name: load_template(name).with_instruction(args.instruction) for name in args.template}
+    need_pool = any(s > 0 for s in args.shots) or "indices" in args.selection
+    data = {name: load_fewshot_data(data_args, template, need_pool) for name, template in templates.items()}
+    check_demonstrations(args, templates, data)
+    settings = _fixed_settings(args, data_args, templates)
+    created = not Path(args.output_dir or "").exists()
+    output_dir = prepare_output_dir(args, settings)
+    try:
+        return _run_pending(args, templates, data, settings, output_dir)
+    except BaseException:
+        if created and not any((output_dir / "runs").iterdir()):
+            shutil.rmtree(output_dir, ignore_errors=True)  # nothing finished: leave no half-made directory behind
+        raise
+
+
+def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> None:
+    """Refuse, before any model is loaded, shot counts the pool cannot supply for some run."""
+    for name, template in templates.items():
+        pool = data[name][0]
+        for run in plan(args):
+            if run.template != name or (run.shots == 0 and run.selection != "indices"):
+                continue
+            if run.selection == "nearest":
+                if run.shots > len(pool):
+                    raise UserError(f"{run.shots} demonstrations asked for, but the pool has {len(pool)} examples; lower --shots")
+                continue
+            choose(run.selection, pool.labels, run.shots, run.seed, template.verbalizer.label_names, args.demonstration_indices)
+
+
+def _run_pending(args, templates, data, settings, output_dir) -> list[dict]:
+    from finetune.generation import load_generator
+
+    runs = plan(args)
+    records = {run.key: _read_json(output_dir / "runs" / f"{run.key}.json") for run in runs}
+    records = {key: record for key, record in records.items() if record and record.get("settings") == _run_settings(settings, key)}
+    done = sum(run.key in records for run in runs)
+    if done:
+        logger.warning("resuming: %d of %d runs already in %s", done, len(runs), output_dir)
+    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run")
+    try:
+        for model_name in args.model_name_or_path:
+            pending = [run for run in runs if run.model == model_name and run.key not in records]
+            if not pending:
+                continue
+            model, tokenizer = load_generator(model_name, args.dtype)
+            parameters = sum(p.numel() for p in model.parameters())
+            for run in pending:
+                if run.key not in records:  # a zero-shot record may have been written for another seed meanwhile
+                    records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
+                                                args, output_dir, _run_settings(settings, run.key))
+                    write_results(output_dir, _rows(runs, records))
+                bar.update(1)
+            del model
+    finally:
+        bar.close()  # before any error message, so that it stays the last line
+    rows = _rows(runs, records)
+    write_results(output_dir, rows, plots=True)
+    return rows
+
+
+def _run_settings(settings: dict, key: str) -> dict:
+    return {"sweep": settings, "run": key}
+
+
+def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: SweepArguments, output_dir: Path,
+             settings: dict) -> dict:
+    pool, evaluation = data
+    config = FewShotConfig(
+        shots=run.shots, seed=run.seed, selection=run.selection, ordering=args.ordering,
+        demonstration_indices=args.demonstration_indices or None, label_scoring=args.label_scoring, calibrate=args.calibrate,
+        content_free_inputs=tuple(args.content_free_inputs), mode=args.mode, batch_size=args.batch_size,
+        reuse_prefix=args.reuse_prefix, embedding_model=args.embedding_model, max_new_tokens=args.max_new_tokens, chat=args.chat,
+    )
+    start = time.perf_counter()
+    result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
+    seconds = time.perf_counter() - start
+    names = template.verbalizer.label_names
+    base = {"model": run.model, "parameters": parameters, "template": run.template, "shots": run.shots,
+            "examples": len(evaluation), "seconds": round(seconds, 3),
+            "examples_per_second": round(len(evaluation) / seconds, 3)}
+    if args.mode == "generate":
+        base["unmappable"] = result.unmappable
+    rows = [{**base, "calibrated": False, **fewshot_scores(result.predictions, evaluation.labels, names)}]
+    if result.calibrated_predictions is not None:
+        rows.append({**base, "calibrated": True, **fewshot_scores(result.calibrated_predictions, evaluation.labels, names)})
+    predictions = []
+    for i, label in enumerate(evaluation.labels):
+        entry = {"index": i, "label": label, "prediction": result.predictions[i], "demonstrations": result.demonstrations[i]}
+        if result.probabilities is not None:
+            entry["probabilities"] = [round(p, 6) for p in result.probabilities[i]]
+        if result.calibrated_predictions is not None:
+            entry["calibrated_prediction"] = result.calibrated_predictions[i]
+            entry["calibrated_probabilities"] = [round(p, 6) for p in result.calibrated_probabilities[i]]
+        if result.answers is not None:
+            entry["answer"] = result.answers[i]
+        predictions.append(entry)
+    atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
+    record = {"settings": settings, "rows": rows, "example_prompt": result.example_prompt}
+    atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished
+    return record
+
+
+def _rows(runs: list[Run], records: dict) -> list[dict]:
+    rows = []
+    for run in runs:
+        if run.key in records:
+            rows += [{**row, "selection": run.selection, "seed": run.seed} for row in records[run.key]["rows"]]
+    return rows
+
+
+COLUMNS = ("model", "parameters", "template", "selection", "shots", "seed", "calibrated", "accuracy", "macro_f1")
+
+
+def write_results(output_dir: Path, rows: list[dict], plots: bool = False) -> None:
+    """results.csv, results.json and summary.json (atomically); with `plots`, the PNG plots too."""
+    if not rows:
+        return
+    extra = [name for row in rows for name in row if name not in COLUMNS]
+    columns = list(COLUMNS) + list(dict.fromkeys(extra))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(output_dir / "results.csv", buffer.getvalue())
+    atomic_write_json(output_dir / "results.json", rows)
+    atomic_write_json(output_dir / "summary.json", summarise(rows))
+    if plots:
+        from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
+
+        plot_accuracy_vs_shots(rows, output_dir / "accuracy_vs_shots.png")
+        if len({row["model"] for row in rows}) > 1:
+            plot_accuracy_vs_model_size(rows, output_dir / "accuracy_vs_model_size.png")

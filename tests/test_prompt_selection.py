@@ -1,0 +1,78 @@
+"""Demonstration selection: counts, seeds, ordering, neighbours, and never the query itself."""
+
+from collections import Counter
+
+import pytest
+
+from finetune.errors import UserError
+from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
+from prompts import selection
+
+NAMES = ["a", "b", "c"]
+LABELS = [0] * 10 + [1] * 10 + [2] * 3
+
+
+@pytest.mark.parametrize("k, quotas", [(6, {0: 2, 1: 2, 2: 2}), (9, {0: 3, 1: 3, 2: 3})])
+def test_balanced_selection_takes_the_same_number_per_class(k, quotas):
+    chosen = selection.choose("balanced", LABELS, k, seed=0, label_names=NAMES)
+    assert Counter(LABELS[i] for i in chosen) == quotas
+
+
+def test_balanced_remainder_goes_to_distinct_classes():
+    counts = Counter(LABELS[i] for i in selection.choose("balanced", LABELS, 5, seed=3, label_names=NAMES))
+    assert sorted(counts.values()) == [1, 2, 2]
+
+
+def test_balanced_refuses_a_class_too_small():
+    with pytest.raises(UserError, match="needs 4 examples of label 'c', but the pool has 3"):
+        selection.choose("balanced", LABELS, 12, seed=0, label_names=NAMES)
+
+
+def test_more_shots_than_the_pool_is_refused():
+    with pytest.raises(UserError, match="24 demonstrations asked for, but the pool has 23"):
+        selection.choose("random", LABELS, 24, seed=0, label_names=NAMES)
+
+
+def test_selection_is_reproducible_under_a_seed():
+    first = selection.choose("random", LABELS, 5, seed=7, label_names=NAMES)
+    assert first == selection.choose("random", LABELS, 5, seed=7, label_names=NAMES)
+    assert first != selection.choose("random", LABELS, 5, seed=8, label_names=NAMES)
+    assert selection.choose("first_n", LABELS, 3, seed=7, label_names=NAMES) == [0, 1, 2]
+
+
+def test_grouped_ordering_sorts_by_label_and_keeps_selection_order():
+    assert selection.order([12, 0, 21, 5, 11], "grouped", LABELS, seed=0) == [0, 5, 12, 11, 21]
+
+
+def test_nearest_neighbours_by_tfidf_put_the_closest_last():
+    pool = ["the cat sat on the mat", "stock markets fell sharply", "a dog sat on a log", "markets rallied on earnings"]
+    queries, pool_vectors = selection.tfidf_vectors(["stock markets fell"], pool)
+    chosen = selection.nearest(queries, pool_vectors, 2, [frozenset()])
+    assert chosen == [[3, 1]]
+
+
+def _classifier(pool, queries_k=2, **config):
+    template = load_template("sentiment")
+    return FewShotClassifier(model=_NoModel(), tokenizer=None, template=template, pool=pool,
+                             config=FewShotConfig(shots=queries_k, mode="generate", **config))
+
+
+class _NoModel:
+    """Selection needs no model; only its context length is read."""
+
+    config = type("Config", (), {"max_position_embeddings": 1024})()
+
+
+def test_a_query_is_never_its_own_demonstration():
+    fields = [{"text": f"review {i}"} for i in range(6)]
+    pool = LabelledExamples(fields, [0, 1, 0, 1, 0, 1])
+    for strategy in ("first_n", "random", "balanced", "nearest"):
+        demos = _classifier(pool, 4, selection=strategy).demonstrations_for(fields)
+        for i, chosen in enumerate(demos):
+            assert i not in chosen and len(chosen) == 4, strategy
+
+
+def test_fixed_strategies_share_one_demonstration_set():
+    pool = LabelledExamples([{"text": f"review {i}"} for i in range(6)], [0, 1, 0, 1, 0, 1])
+    demos = _classifier(pool, 3, selection="random", seed=1).demonstrations_for([{"text": "new"}, {"text": "other"}])
+    assert demos[0] == demos[1]
