@@ -126,6 +126,7 @@ def bad_files(tmp_path_factory, fewshot_files):
     ("no_verbalizer", "label 'neutral' has no verbalizer in template 'sentiment'"),
     ("encoder", "is an encoder; text generation and few-shot scoring need a causal LM"),
     ("template", "unknown template 'sentimnet'"),
+    ("shared_first_token", "start with the same token 'Ġpositive', so single-token scoring cannot tell them apart"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_no_output(case, message, fewshot_gpt2, tiny_bert, fewshot_files, bad_files, tmp_path):
     model, train, validation, extra = fewshot_gpt2, fewshot_files["train"], fewshot_files["validation"], ["--shots", "2"]
@@ -144,6 +145,11 @@ def test_bad_input_gets_one_line_exit_2_and_no_output(case, message, fewshot_gpt
         model = tiny_bert
     elif case == "template":
         extra += ["--template", "sentimnet"]
+    elif case == "shared_first_token":
+        template = tmp_path / "clash.json"
+        template.write_text(json.dumps({"demonstration": "Review: {text}\nSentiment: {label}",
+                                        "labels": {"negative": "positive no", "positive": "positive"}}))
+        extra += ["--template", str(template), "--label_scoring", "single"]
     output_dir = tmp_path / "out"
     result = _run_script(["--model_name_or_path", model, "--train_file", train, "--validation_file", validation,
                           "--output_dir", str(output_dir), *extra])

@@ -76,3 +76,30 @@ def test_fixed_strategies_share_one_demonstration_set():
     pool = LabelledExamples([{"text": f"review {i}"} for i in range(6)], [0, 1, 0, 1, 0, 1])
     demos = _classifier(pool, 3, selection="random", seed=1).demonstrations_for([{"text": "new"}, {"text": "other"}])
     assert demos[0] == demos[1]
+
+
+def test_nearest_by_encoder_embeddings_with_calibration_matches_the_uncached_path(fewshot_gpt2, tiny_bert, fewshot_files):
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from finetune.generation import load_generator
+
+    model, tokenizer = load_generator(fewshot_gpt2)
+    rows = [json.loads(line) for line in Path(fewshot_files["train"]).read_text().splitlines()]
+    pool = LabelledExamples([{"text": r["text"]} for r in rows], [r["label"] for r in rows])
+    queries = ["a superb plot", "the acting was dull", "what a lovely film this is"]
+    results = []
+    for reuse in (True, False):
+        config = FewShotConfig(shots=3, selection="nearest", embedding_model=tiny_bert, calibrate=True, reuse_prefix=reuse,
+                               progress=False)
+        results.append(FewShotClassifier(model, tokenizer, load_template("sentiment"), pool, config).predict(queries))
+    cached, uncached = results
+    assert cached.demonstrations == uncached.demonstrations
+    assert all(len(set(d)) == 3 for d in cached.demonstrations)
+    assert len({tuple(d) for d in cached.demonstrations}) > 1  # each query has its own neighbours
+    torch.testing.assert_close(torch.tensor(cached.calibrated_probabilities), torch.tensor(uncached.calibrated_probabilities),
+                               atol=1e-5, rtol=1e-5)
+    vectors = selection.embedding_vectors(["a superb plot", "a superb plot"], tiny_bert)
+    assert torch.allclose(vectors.norm(dim=-1), torch.ones(2)) and torch.allclose(vectors[0], vectors[1], atol=1e-6)
