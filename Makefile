@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # One stamp per torch requirement, so that `make test TORCH=...` installs the one asked for.
 TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH)' | tr -c 'A-Za-z0-9._-' '_')
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-icl bench-fewshot clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py
@@ -17,6 +17,15 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/sentiment_sst2.py --data_dir ../shared/data/sst2
+
+bench-icl: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/icl_throughput.py --data_dir ../shared/data/sst2
+
+# 0/1/4/8 shots x 5 seeds, calibrated and not, on SST-2 validation (about 20 minutes on 2 CPU cores)
+bench-fewshot: $(VENV)/.installed-dev
+	$(BIN)/python scripts/fewshot.py --model_name_or_path packaged:SmolLM2-135M-Instruct \
+	    --train_file ../shared/data/sst2/train.jsonl --validation_file ../shared/data/sst2/validation.jsonl \
+	    --shots 0 1 4 8 --num_seeds 5 --calibrate --output_dir outputs/fewshot-sst2
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
