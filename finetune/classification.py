@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
 from transformers import (
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
@@ -45,9 +46,24 @@ class FinetuneTrainingArguments(TrainingArguments):
     def __post_init__(self):
         if self.group_by_length:
             self.train_sampling_strategy = "group_by_length"
+        check_hardware_flags(self.fp16, self.bf16, self.torch_compile)
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
         super().__post_init__()
+
+
+def check_hardware_flags(fp16: bool, bf16: bool, torch_compile: bool) -> None:
+    """Refuse precision and compilation flags this machine cannot honour, with the reason and the fix."""
+    import shutil
+
+    cuda = torch.cuda.is_available()
+    if fp16 and not cuda:
+        raise UserError("--fp16 needs a CUDA GPU and none was found; drop --fp16 to train in float32")
+    if bf16 and not (cuda and torch.cuda.is_bf16_supported()):
+        where = "this GPU has no bfloat16 (it needs Ampere or newer); use --fp16" if cuda else "no CUDA GPU was found; drop --bf16"
+        raise UserError(f"--bf16 needs a GPU with bfloat16: {where}")
+    if torch_compile and not cuda and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        raise UserError("--torch_compile needs a CUDA GPU or a C++ compiler for the CPU backend; install g++ or drop --torch_compile")
 
 
 def splits_needed(args: TrainingArguments) -> tuple[str, ...]:
@@ -80,6 +96,8 @@ def train_classifier(
     output_dir = check_output_dir(
         training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint)
     )
+    # Under `accelerate launch`, no process may write before every process has checked the directory.
+    PartialState().wait_for_everyone()
     need = splits_needed(training_args)
     set_seed(training_args.seed)
     data = load_classification_data(data_args, need, seed=training_args.seed)

@@ -14,6 +14,7 @@ from typing import Literal
 
 import datasets
 from datasets import DatasetDict
+from accelerate import PartialState
 from transformers import AutoModelForCausalLM, Trainer, default_data_collator, set_seed
 
 from .classification import FinetuneTrainingArguments, splits_needed, train_and_save
@@ -152,6 +153,8 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     `pipeline("text-generation", model=output_dir)`.
     """
     output_dir = check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint))
+    # Under `accelerate launch`, no process may write before every process has checked the directory.
+    PartialState().wait_for_everyone()
     need = tuple(split for split in splits_needed(training_args) if split != "test")
     set_seed(training_args.seed)
     splits = load_text_splits(data_args, need, seed=training_args.seed)

@@ -33,6 +33,9 @@ KNOWN_MODEL_IDS = (
 )
 
 
+ATTENTION_KERNELS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+
+
 @dataclass
 class ModelArguments:
     """Which model to load and how (flags shared by every script)."""
@@ -61,6 +64,26 @@ class ModelArguments:
         default=False,
         metadata={"help": "Allow loading pickle (.bin) weights when no safetensors exist. Pickle can run code: off by default."},
     )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={"help": "Attention kernel: sdpa (PyTorch scaled_dot_product_attention, Transformers' default where "
+                  "supported), eager, or flash_attention_2 (CUDA GPU with the flash-attn package)."},
+    )
+
+    def __post_init__(self):
+        if self.attn_implementation is None:
+            return
+        if self.attn_implementation not in ATTENTION_KERNELS:
+            raise UserError(f"unknown --attn_implementation {self.attn_implementation!r}; choose from: {', '.join(ATTENTION_KERNELS)}")
+        if self.attn_implementation.startswith("flash_attention"):
+            import importlib.util
+
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError(f"--attn_implementation {self.attn_implementation} needs a CUDA GPU and none was found; use sdpa")
+            if importlib.util.find_spec("flash_attn") is None:
+                raise UserError(f"--attn_implementation {self.attn_implementation} needs the flash-attn package; pip install flash-attn, or use sdpa")
 
 
 def resolve_model_name(name: str) -> str:
@@ -198,6 +221,8 @@ def load_model(auto_class, args: ModelArguments, **kwargs):
     common = pretrained_kwargs(args, name)
     with loading(args.model_name_or_path):
         try:
+            if args.attn_implementation:
+                kwargs.setdefault("attn_implementation", args.attn_implementation)
             return auto_class.from_pretrained(name, use_safetensors=not args.allow_pickle_weights or None, **common, **kwargs)
         except ValueError as error:
             if "Unrecognized configuration class" in str(error):

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
 
 from finetune.errors import UserError
 from finetune.generation import context_length
@@ -235,7 +237,7 @@ class FewShotClassifier:
                             for value in self.config.content_free_inputs]
                 prompts += self._encode(cf_texts)
                 prompt_groups += [group] * len(cf_texts)
-        log_scores = self.scorer.score(prompts, prompt_groups)
+        log_scores = self._score_across_processes(prompts, prompt_groups)
         probabilities = label_probabilities(log_scores[: len(queries)])
         result = FewShotPredictions(
             predictions=probabilities.argmax(-1).tolist(), probabilities=probabilities.tolist(),
@@ -252,6 +254,19 @@ class FewShotClassifier:
             result.calibrated_predictions = calibrated.argmax(-1).tolist()
             result.calibrated_probabilities = calibrated.tolist()
         return result
+
+    def _score_across_processes(self, prompts: list[list[int]], groups: list) -> torch.Tensor:
+        """Score on this process, or, under `accelerate launch`, each process a contiguous shard, gathered."""
+        state = PartialState()
+        if state.num_processes == 1:
+            return self.scorer.score(prompts, groups)
+        with state.split_between_processes(list(range(len(prompts)))) as mine:
+            scores = self.scorer.score([prompts[i] for i in mine], [groups[i] for i in mine]).tolist() if mine else []
+        log_scores = torch.empty(len(prompts), self.scorer.num_labels)
+        for indices, rows in gather_object([(mine, scores)]):
+            if indices:
+                log_scores[indices] = torch.tensor(rows, dtype=log_scores.dtype)
+        return log_scores
 
     def _as_fields(self, queries) -> list[dict]:
         if isinstance(queries, LabelledExamples):
@@ -276,7 +291,12 @@ class FewShotClassifier:
 
         args = GenerationArguments(max_new_tokens=self.config.max_new_tokens, stop=["\n"], chat=self.config.chat,
                                    batch_size=self.config.batch_size)
-        answers = [outputs[0] for outputs in generate(self.model, self.tokenizer, texts, args)]
+        state = PartialState()
+        with state.split_between_processes(list(range(len(texts)))) as mine:
+            answers = [outputs[0] for outputs in generate(self.model, self.tokenizer, [texts[i] for i in mine], args)] if mine else []
+        if state.num_processes > 1:
+            by_index = {i: a for indices, shard in gather_object([(mine, answers)]) for i, a in zip(indices, shard)}
+            answers = [by_index[i] for i in range(len(texts))]
         predictions = [self.template.verbalizer.label_for_answer(answer) for answer in answers]
         return FewShotPredictions(
             predictions=[-1 if p is None else p for p in predictions], probabilities=None,

@@ -19,9 +19,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from finetune.errors import UserError
+from finetune.models import ModelArguments
 from finetune.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
 from .calibration import CONTENT_FREE_INPUTS
@@ -68,6 +70,7 @@ class SweepArguments:
     batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
     reuse_prefix: bool = field(default=True, metadata={"help": "Encode shared demonstrations once (--no_reuse_prefix: every full prompt)."})
     dtype: str | None = field(default=None, metadata={"help": "float32 (default), bfloat16 or float16 (GPU only)."})
+    attn_implementation: str | None = field(default=None, metadata={"help": "Attention kernel: sdpa, eager or flash_attention_2 (GPU)."})
     output_dir: str | None = field(default=None, metadata={"help": "Where results, predictions and plots go."})
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Replace a different sweep's results in --output_dir (the same sweep always resumes)."})
@@ -91,6 +94,7 @@ class SweepArguments:
                 raise UserError(f"unknown --selection {selection!r}; choose from: {', '.join(SELECTIONS)}")
         if self.mode == "generate" and self.calibrate:
             raise UserError("--calibrate needs label scoring; drop it or use --mode score")
+        ModelArguments(self.model_name_or_path[0], attn_implementation=self.attn_implementation)  # checks the kernel
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templ
     """Settings that change the result of a run; a resumed sweep must have the same ones."""
     settings = asdict(args)
     for name in ("model_name_or_path", "template", "shots", "seeds", "num_seeds", "selection", "output_dir",
-                 "overwrite_output_dir", "batch_size", "reuse_prefix", "instruction"):
+                 "overwrite_output_dir", "batch_size", "reuse_prefix", "instruction", "attn_implementation"):
         settings.pop(name)
     settings["data"] = asdict(data_args)
     settings["templates"] = {name: template.to_dict() for name, template in templates.items()}
@@ -172,12 +176,17 @@ def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dic
     data = {name: load_fewshot_data(data_args, template, need_pool) for name, template in templates.items()}
     check_demonstrations(args, templates, data)
     settings = _fixed_settings(args, data_args, templates)
+    # Under `accelerate launch` every process scores a shard of each run; only the main process writes.
+    state = PartialState()
     created = not Path(args.output_dir or "").exists()
-    output_dir = prepare_output_dir(args, settings)
+    if state.is_main_process:
+        output_dir = prepare_output_dir(args, settings)
+    state.wait_for_everyone()
+    output_dir = Path(args.output_dir)
     try:
-        return _run_pending(args, templates, data, settings, output_dir)
+        return _run_pending(args, templates, data, settings, output_dir, state.is_main_process)
     except BaseException:
-        if created and not any((output_dir / "runs").iterdir()):
+        if state.is_main_process and created and not any((output_dir / "runs").iterdir()):
             shutil.rmtree(output_dir, ignore_errors=True)  # nothing finished: leave no half-made directory behind
         raise
 
@@ -196,7 +205,7 @@ def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> N
             choose(run.selection, pool.labels, run.shots, run.seed, template.verbalizer.label_names, args.demonstration_indices)
 
 
-def _run_pending(args, templates, data, settings, output_dir) -> list[dict]:
+def _run_pending(args, templates, data, settings, output_dir, main: bool) -> list[dict]:
     from finetune.generation import load_generator
 
     runs = plan(args)
@@ -205,25 +214,27 @@ def _run_pending(args, templates, data, settings, output_dir) -> list[dict]:
     done = sum(run.key in records for run in runs)
     if done:
         logger.warning("resuming: %d of %d runs already in %s", done, len(runs), output_dir)
-    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run")
+    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run", disable=not main)
     try:
         for model_name in args.model_name_or_path:
             pending = [run for run in runs if run.model == model_name and run.key not in records]
             if not pending:
                 continue
-            model, tokenizer = load_generator(model_name, args.dtype)
+            model, tokenizer = load_generator(ModelArguments(model_name, attn_implementation=args.attn_implementation), args.dtype)
             parameters = sum(p.numel() for p in model.parameters())
             for run in pending:
                 if run.key not in records:  # a zero-shot record may have been written for another seed meanwhile
                     records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
-                                                args, output_dir, _run_settings(settings, run.key))
-                    write_results(output_dir, _rows(runs, records))
+                                                args, output_dir, _run_settings(settings, run.key), main)
+                    if main:
+                        write_results(output_dir, _rows(runs, records))
                 bar.update(1)
             del model
     finally:
         bar.close()  # before any error message, so that it stays the last line
     rows = _rows(runs, records)
-    write_results(output_dir, rows, plots=True)
+    if main:
+        write_results(output_dir, rows, plots=True)
     return rows
 
 
@@ -232,13 +243,14 @@ def _run_settings(settings: dict, key: str) -> dict:
 
 
 def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: SweepArguments, output_dir: Path,
-             settings: dict) -> dict:
+             settings: dict, main: bool = True) -> dict:
     pool, evaluation = data
     config = FewShotConfig(
         shots=run.shots, seed=run.seed, selection=run.selection, ordering=args.ordering,
         demonstration_indices=args.demonstration_indices or None, label_scoring=args.label_scoring, calibrate=args.calibrate,
         content_free_inputs=tuple(args.content_free_inputs), mode=args.mode, batch_size=args.batch_size,
         reuse_prefix=args.reuse_prefix, embedding_model=args.embedding_model, max_new_tokens=args.max_new_tokens, chat=args.chat,
+        progress=main,
     )
     start = time.perf_counter()
     result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
@@ -263,9 +275,10 @@ def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: 
         if result.answers is not None:
             entry["answer"] = result.answers[i]
         predictions.append(entry)
-    atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
     record = {"settings": settings, "rows": rows, "example_prompt": result.example_prompt}
-    atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished
+    if main:
+        atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
+        atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished
     return record
 
 

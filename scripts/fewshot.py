@@ -9,6 +9,8 @@ Writes results.csv / results.json (one row per run), summary.json, per-example p
 to --output_dir; rerunning the same command resumes. A .json/.yaml config file works instead of flags.
 """
 
+from accelerate import PartialState
+
 from finetune.cli import format_table, parse_args, run_script
 from prompts.data import FewShotDataArguments
 from prompts.summary import summarise, summary_table_rows
@@ -18,6 +20,8 @@ from prompts.sweep import SweepArguments, run_sweep
 def main(argv=None) -> list[dict]:
     sweep, data = parse_args((SweepArguments, FewShotDataArguments), argv)
     rows = run_sweep(sweep, data)
+    if not PartialState().is_main_process:
+        return rows
     table = summary_table_rows(summarise(rows))
     print(format_table(table, ["model", "template", "selection", "shots", "calibrated", "seeds", "accuracy", "macro_f1"]))
     print(f"results: {sweep.output_dir}/results.csv, plots: {sweep.output_dir}/accuracy_vs_shots.png")

@@ -166,3 +166,41 @@ def test_script_prints_one_line_and_exits_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines == [f"error: train file {str(tmp_path / 'missing.csv')!r} does not exist; check the path"]
     assert not output_dir.exists()
+
+
+no_gpu = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+
+
+@no_gpu
+@pytest.mark.parametrize("flags, message", [
+    (["--fp16"], "--fp16 needs a CUDA GPU and none was found; drop --fp16 to train in float32"),
+    (["--bf16"], "--bf16 needs a GPU with bfloat16: no CUDA GPU was found; drop --bf16"),
+    (["--attn_implementation", "flash_attention_2"], "--attn_implementation flash_attention_2 needs a CUDA GPU and none was found; use sdpa"),
+    (["--attn_implementation", "flash"], "unknown --attn_implementation 'flash'; choose from: sdpa, eager"),
+])
+def test_gpu_only_flags_are_refused_on_cpu(run, tmp_path, flags, message):
+    assert message in run(write_rows(tmp_path / "train.jsonl", GOOD_ROWS), flags)
+
+
+@no_gpu
+def test_fewshot_half_precision_is_refused_on_cpu(fewshot_gpt2, fewshot_files, tmp_path):
+    with pytest.raises(UserError, match="--dtype bfloat16 needs a GPU"):
+        load_script("fewshot").main(["--model_name_or_path", fewshot_gpt2, "--validation_file", fewshot_files["validation"],
+                                     "--shots", "0", "--dtype", "bfloat16", "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_sdpa_and_eager_attention_give_the_same_scores(fewshot_gpt2):
+    import torch
+
+    from finetune.generation import load_generator
+    from finetune.models import ModelArguments
+    from prompts.scoring import LabelScorer
+
+    scores = []
+    for kernel in ("sdpa", "eager"):
+        model, tokenizer = load_generator(ModelArguments(fewshot_gpt2, attn_implementation=kernel))
+        assert model.config._attn_implementation == kernel
+        prompts = tokenizer(["Review: a dull plot\nSentiment:", "Review: good\nSentiment:"])["input_ids"]
+        scores.append(LabelScorer(model, [[[5]], [[7, 9]]], batch_size=2, progress=False).score(prompts))
+    torch.testing.assert_close(scores[0], scores[1], atol=1e-5, rtol=1e-5)

@@ -1,0 +1,73 @@
+"""Export a `PromptTemplate` as an lm-evaluation-harness task, to run the same prompts in both tools.
+
+The task reads local JSON-lines files (no Hub), renders the demonstration format with Jinja as lm-eval
+does, uses the template's separator as `fewshot_delimiter` and its target delimiter as lm-eval's
+`target_delimiter`, and takes the first verbalizer word of each label as the choice. With the `first_n`
+sampler, lm-eval's demonstrations are the first k rows of the train file, as with `--selection first_n`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finetune.errors import UserError
+from finetune.outputs import atomic_write_text
+
+from .template import PromptTemplate
+
+
+def _jinja(parts: list, columns: dict[str, str]) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, tuple):
+            out.append("{{" + columns[part[0]] + "}}")
+        elif any(c in part for c in "{}%#"):
+            out.append("{% raw %}" + part + "{% endraw %}")  # literal text Jinja must not interpret
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_file: str, task_name: str,
+                        columns: dict[str, str] | None = None, label_column: str = "label", sampler: str = "first_n") -> dict:
+    """The lm-eval task (a dict for its YAML) that renders `template` on the given files.
+
+    `columns` maps template fields to data columns (default: the same names); labels must be ids.
+    """
+    columns = columns or {name: name for name in template.fields}
+    if any(word != words[0] for words in template.verbalizer.words.values() for word in words[:1]) or any(
+            len(words) > 1 for words in template.verbalizer.words.values()):
+        raise UserError("lm-eval scores one choice per label; use a template with one word per label")
+    config = {
+        "task": task_name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"train": str(Path(train_file).resolve()),
+                                          "validation": str(Path(validation_file).resolve())}},
+        "output_type": "multiple_choice",
+        "training_split": "train",
+        "validation_split": "validation",
+        "fewshot_split": "train",
+        "fewshot_config": {"sampler": sampler},
+        "doc_to_text": _jinja(template._query, columns),
+        "doc_to_target": label_column,
+        "doc_to_choice": [words[0] for words in template.verbalizer.words.values()],
+        "target_delimiter": template.target_delimiter,
+        "fewshot_delimiter": template._separator,
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+    }
+    if template._tail:
+        raise UserError("lm-eval puts nothing after the answer; use a template whose demonstration ends with {label}")
+    if template._instruction:
+        config["description"] = template._instruction + template._separator
+    return config
+
+
+def write_lm_eval_task(directory: str | Path, template: PromptTemplate, train_file: str, validation_file: str,
+                       task_name: str = "finetune_toolkit_fewshot", **kwargs) -> Path:
+    """Write the task YAML into `directory` (pass it to lm-eval as `include_path`); returns the file."""
+    import yaml
+
+    config = lm_eval_task_config(template, train_file, validation_file, task_name, **kwargs)
+    path = Path(directory) / f"{task_name}.yaml"
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return path

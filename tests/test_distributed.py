@@ -1,0 +1,93 @@
+"""Two CPU processes under `accelerate launch`: the same metrics and predictions as one process, written once."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, fast_training_flags, load_script, sentiment_rows, write_rows
+
+LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+          "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def _launch(script: str, args: list[str]) -> subprocess.CompletedProcess:
+    result = subprocess.run([*LAUNCH, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, cwd=ROOT,
+                            timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def odd_sized_files(tmp_path_factory):
+    rows = sentiment_rows(seed=2)
+    directory = tmp_path_factory.mktemp("odd")
+    # 63 evaluation rows: not a multiple of 2 processes x batch size, so padding duplicates must be dropped.
+    return {"train": write_rows(directory / "train.jsonl", rows[:200]), "validation": write_rows(directory / "val.jsonl", rows[200:263])}
+
+
+def test_classifier_under_two_processes_scores_the_whole_eval_set_once(tiny_distilbert, odd_sized_files, tmp_path):
+    output_dir = tmp_path / "ddp"
+    result = _launch("finetune_classifier.py", [
+        "--model_name_or_path", tiny_distilbert, "--train_file", odd_sized_files["train"],
+        "--validation_file", odd_sized_files["validation"], "--test_file", odd_sized_files["validation"],
+        "--do_train", "--do_eval", "--do_predict", *fast_training_flags(output_dir), "--per_device_eval_batch_size", "8",
+    ])
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["eval_samples"] == 63
+    assert len((output_dir / "predictions.jsonl").read_text().splitlines()) == 63
+    assert (result.stdout + result.stderr).count("***** eval metrics *****") == 1  # only the main process reports
+    assert not list(output_dir.glob("*rank*")) and (output_dir / "model.safetensors").is_file()
+
+    # One process evaluating the saved model gets the same numbers: nothing counted twice or left out.
+    single = load_script("finetune_classifier").main([
+        "--model_name_or_path", str(output_dir), "--validation_file", odd_sized_files["validation"], "--do_eval",
+        "--output_dir", str(tmp_path / "single"), "--report_to", "none", "--per_device_eval_batch_size", "8",
+    ])
+    assert single["eval_accuracy"] == results["eval_accuracy"]
+    assert single["eval_loss"] == pytest.approx(results["eval_loss"], abs=1e-5)
+
+
+def test_fewshot_sharded_over_two_processes_equals_one_process(fewshot_gpt2, fewshot_files, tmp_path):
+    args = ["--model_name_or_path", fewshot_gpt2, "--train_file", fewshot_files["train"], "--validation_file",
+            fewshot_files["validation"], "--shots", "0", "2", "--seeds", "0", "--calibrate"]
+    _launch("fewshot.py", [*args, "--output_dir", str(tmp_path / "two")])
+    load_script("fewshot").main([*args, "--output_dir", str(tmp_path / "one")])
+    for run in (tmp_path / "one" / "predictions").iterdir():
+        one = [json.loads(line) for line in run.read_text().splitlines()]
+        two = [json.loads(line) for line in (tmp_path / "two" / "predictions" / run.name).read_text().splitlines()]
+        assert [r["prediction"] for r in one] == [r["prediction"] for r in two]
+        assert [r["calibrated_prediction"] for r in one] == [r["calibrated_prediction"] for r in two]
+        for a, b in zip(one, two):
+            assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")} for r in rows]
+    assert strip(json.loads((tmp_path / "one" / "results.json").read_text())) == strip(
+        json.loads((tmp_path / "two" / "results.json").read_text()))
+
+
+@pytest.mark.parametrize("name", ["multi_gpu", "fsdp", "deepspeed_zero2"])
+def test_shipped_accelerate_configs_parse(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "configs" / "accelerate" / f"{name}.yaml"))
+    assert config.num_processes == 4 and config.mixed_precision == "bf16"
+    assert str(config.distributed_type).endswith({"multi_gpu": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero2": "DEEPSPEED"}[name])
+
+
+def test_causal_lm_under_two_processes_scores_every_block_once(tiny_gpt2, tmp_path):
+    from conftest import LM_CORPUS
+
+    (tmp_path / "train.txt").write_text("\n".join(LM_CORPUS) + "\n")
+    (tmp_path / "validation.txt").write_text("\n".join(LM_CORPUS[:11]) + "\n")  # an odd number of blocks
+    data = ["--train_file", str(tmp_path / "train.txt"), "--validation_file", str(tmp_path / "validation.txt"),
+            "--block_size", "16", "--per_device_eval_batch_size", "2", "--report_to", "none"]
+    output_dir = tmp_path / "ddp"
+    _launch("finetune_lm.py", ["--model_name_or_path", tiny_gpt2, *data, "--do_train", "--do_eval", "--num_train_epochs", "1",
+                               "--per_device_train_batch_size", "4", "--save_strategy", "no", "--output_dir", str(output_dir)])
+    results = json.loads((output_dir / "all_results.json").read_text())
+    single = load_script("finetune_lm").main(["--model_name_or_path", str(output_dir), *data, "--do_eval",
+                                              "--output_dir", str(tmp_path / "single")])
+    assert single["eval_samples"] == results["eval_samples"] and results["eval_samples"] % 2 == 1
+    assert single["eval_perplexity"] == pytest.approx(results["eval_perplexity"], rel=1e-5)
