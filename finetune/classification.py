@@ -18,8 +18,9 @@ from transformers import (
     set_seed,
 )
 
+from .checkpoints import last_complete_checkpoint, resume_point
 from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .metrics import compute_classification_metrics
 from .models import ModelArguments, load_model, load_tokenizer
 from .outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
@@ -76,7 +77,16 @@ def splits_needed(args: TrainingArguments) -> tuple[str, ...]:
 
 def train_and_save(trainer: Trainer) -> dict[str, float]:
     """Train (resuming when asked), save model, tokenizer and trainer state; return the train metrics."""
-    train_result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
+    try:
+        train_result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
+    except KeyboardInterrupt:
+        checkpoint = last_complete_checkpoint(trainer.args.output_dir)
+        if checkpoint is None:
+            raise Interrupted("stopped by Ctrl-C before the first checkpoint (--save_steps); nothing to resume from") from None
+        raise Interrupted(
+            f"stopped by Ctrl-C; the last checkpoint is {checkpoint}; run the same command again to resume from it "
+            f"(or pass --resume_from_checkpoint {checkpoint})"
+        ) from None
     trainer.save_model()
     metrics = dict(train_result.metrics, train_samples=len(trainer.train_dataset))
     trainer.log_metrics("train", metrics)
@@ -93,6 +103,9 @@ def train_classifier(
     before anything is written. Returns the metrics, also saved to `<output_dir>/all_results.json`
     under the Trainer's keys (`train_runtime`, `eval_accuracy`, `eval_f1`, ...).
     """
+    training_args.resume_from_checkpoint = resume_point(
+        training_args.output_dir, training_args.resume_from_checkpoint, training_args.overwrite_output_dir, training_args.do_train
+    )
     output_dir = check_output_dir(
         training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint)
     )

@@ -71,8 +71,8 @@ def run_script(main: Callable[[], Any]) -> None:
     except UserError as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: stopped by Ctrl-C", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(f"interrupted: {interrupt}" if str(interrupt) else "interrupted: stopped by Ctrl-C", file=sys.stderr)
         sys.exit(130)
 
 

@@ -7,3 +7,7 @@ class UserError(Exception):
     The message is a single sentence that names the problem and the fix. Scripts print it as one
     line on stderr and exit with status 2 (see `finetune.cli.run_script`).
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during work that can be resumed; the message says where from and how."""

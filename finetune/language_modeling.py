@@ -17,6 +17,7 @@ from datasets import DatasetDict
 from accelerate import PartialState
 from transformers import AutoModelForCausalLM, Trainer, default_data_collator, set_seed
 
+from .checkpoints import resume_point
 from .classification import FinetuneTrainingArguments, splits_needed, train_and_save
 from .data import BUILDERS, check_data_file, load_data_file
 from .errors import UserError
@@ -152,7 +153,12 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     `eval_before_training_perplexity`, `train_runtime`, ...) to `output_dir`, which then loads in
     `pipeline("text-generation", model=output_dir)`.
     """
-    output_dir = check_output_dir(training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint))
+    training_args.resume_from_checkpoint = resume_point(
+        training_args.output_dir, training_args.resume_from_checkpoint, training_args.overwrite_output_dir, training_args.do_train
+    )
+    output_dir = check_output_dir(
+        training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint)
+    )
     # Under `accelerate launch`, no process may write before every process has checked the directory.
     PartialState().wait_for_everyone()
     need = tuple(split for split in splits_needed(training_args) if split != "test")
