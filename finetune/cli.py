@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,6 +11,10 @@ from typing import Any
 from transformers import HfArgumentParser
 
 from .errors import UserError
+from .outputs import write_error_message
+
+# A full disk, a read-only file system, no permission, an exceeded quota: the user's to fix, not a bug.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -70,6 +75,11 @@ def run_script(main: Callable[[], Any]) -> None:
         main()
     except UserError as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        print(f"error: {write_error_message(error.filename or 'the output directory', error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as interrupt:
         print(f"interrupted: {interrupt}" if str(interrupt) else "interrupted: stopped by Ctrl-C", file=sys.stderr)

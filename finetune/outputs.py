@@ -18,19 +18,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     over `path` (rename is atomic on POSIX within one file system).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp_name = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
+    except BaseException as error:
+        if tmp_name and os.path.exists(tmp_name):
             os.unlink(tmp_name)
+        if isinstance(error, OSError):
+            raise UserError(write_error_message(path, error)) from None
         raise
     return path
+
+
+def write_error_message(path, error: OSError) -> str:
+    """One line for a failed write: what, why, and what to do; the previous file is untouched."""
+    reason = error.strerror or type(error).__name__
+    return f"cannot write {str(path)!r} ({reason}); free disk space or fix the permissions, or choose another --output_dir"
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -114,7 +114,7 @@ class Run:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-.")
 
 
 def plan(args: SweepArguments) -> list[Run]:

@@ -17,12 +17,40 @@ from finetune.checkpoints import checkpoint_problem, last_complete_checkpoint, r
 from conftest import ROOT
 
 
-def _command(model, files, output_dir):
-    return [sys.executable, str(ROOT / "scripts" / "finetune_classifier.py"), "--model_name_or_path", model,
+def _command(model, files, output_dir, script="finetune_classifier.py", max_steps=24):
+    return [sys.executable, str(ROOT / "scripts" / script), "--model_name_or_path", model,
             "--train_file", files["train"], "--validation_file", files["validation"], "--do_train", "--do_eval",
-            "--output_dir", str(output_dir), "--max_steps", "24", "--save_steps", "4", "--learning_rate", "3e-3",
+            "--output_dir", str(output_dir), "--max_steps", str(max_steps), "--save_steps", "4", "--learning_rate", "3e-3",
             "--per_device_train_batch_size", "16", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
             "--logging_steps", "100"]
+
+
+def _kill_at_random(command, output_dir, seed, stop=signal.SIGKILL):
+    """Start `command`, wait for a random checkpoint, then send `stop` at a random moment after it."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    rng = random.Random(seed)
+    target = rng.choice([4, 8, 12, 16])
+    deadline = time.time() + 300
+    while not (output_dir / f"checkpoint-{target}" / "trainer_state.json").exists() and process.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0, 0.5))
+    process.send_signal(stop)
+    process.wait()
+    assert not (output_dir / "all_results.json").exists(), "the kill came too late to test anything"
+
+
+def assert_same_run(expected_dir, resumed_dir):
+    """Bitwise-equal final weights and equal final metrics."""
+    expected, resumed = load_file(str(expected_dir / "model.safetensors")), load_file(str(resumed_dir / "model.safetensors"))
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        assert expected[name].equal(resumed[name]), name
+    before = json.loads((expected_dir / "all_results.json").read_text())
+    after = json.loads((resumed_dir / "all_results.json").read_text())
+    for key in ("eval_loss", "eval_accuracy", "eval_perplexity"):
+        assert after.get(key) == before.get(key), key
 
 
 def _run(command):
@@ -39,32 +67,29 @@ def uninterrupted(tiny_distilbert, sentiment_files, tmp_path_factory):
     return output_dir
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights(seed, uninterrupted, tiny_distilbert, sentiment_files, tmp_path):
     output_dir = tmp_path / "killed"
     command = _command(tiny_distilbert, sentiment_files, output_dir)
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
-    # Wait for a random checkpoint to appear, then kill at a random moment after it (possibly mid-save).
-    target = random.Random(seed).choice([4, 8, 12, 16])
-    deadline = time.time() + 300
-    while not (output_dir / f"checkpoint-{target}" / "trainer_state.json").exists() and process.poll() is None:
-        assert time.time() < deadline
-        time.sleep(0.02)
-    time.sleep(random.Random(seed).uniform(0, 0.5))
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (output_dir / "all_results.json").exists(), "the kill came too late to test anything"
-
+    _kill_at_random(command, output_dir, seed)
     result = _run(command)  # the same command again
     assert "resuming from" in result.stderr
-    expected, resumed = load_file(str(uninterrupted / "model.safetensors")), load_file(str(output_dir / "model.safetensors"))
-    assert expected.keys() == resumed.keys()
-    for name in expected:
-        assert expected[name].equal(resumed[name]), name  # bitwise
-    before = json.loads((uninterrupted / "all_results.json").read_text())
-    after = json.loads((output_dir / "all_results.json").read_text())
-    assert after["eval_accuracy"] == before["eval_accuracy"] and after["eval_loss"] == before["eval_loss"]
+    assert_same_run(uninterrupted, output_dir)
+
+
+def test_a_causal_lm_killed_and_resumed_explicitly_ends_the_same(tiny_gpt2, tmp_path):
+    from conftest import LM_CORPUS
+
+    (tmp_path / "train.txt").write_text("\n".join(LM_CORPUS) + "\n")
+    (tmp_path / "validation.txt").write_text("\n".join(LM_CORPUS[:8]) + "\n")
+    files = {"train": str(tmp_path / "train.txt"), "validation": str(tmp_path / "validation.txt")}
+    flags = ["--block_size", "16", "--per_device_train_batch_size", "4"]
+    _run(_command(tiny_gpt2, files, tmp_path / "whole", "finetune_lm.py", max_steps=160) + flags)
+    command = _command(tiny_gpt2, files, tmp_path / "killed", "finetune_lm.py", max_steps=160) + flags
+    _kill_at_random(command, tmp_path / "killed", seed=3)
+    checkpoint = last_complete_checkpoint(tmp_path / "killed")
+    _run(command + ["--resume_from_checkpoint", str(checkpoint)])
+    assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
 
 def test_a_half_written_checkpoint_is_ignored_and_never_loaded(uninterrupted, tmp_path):
@@ -111,3 +136,84 @@ def test_ctrl_c_says_where_the_last_checkpoint_is_and_how_to_resume(tiny_distilb
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("interrupted: stopped by Ctrl-C; the last checkpoint is ") and "run the same command again" in last
     assert "Traceback" not in stderr
+
+
+def _sweep_command(model, files, output_dir):
+    return [sys.executable, str(ROOT / "scripts" / "fewshot.py"), "--model_name_or_path", model, "--train_file", files["train"],
+            "--validation_file", files["train"], "--shots", "0", "1", "2", "4", "8", "--seeds", "0", "1", "2", "3", "--calibrate",
+            "--output_dir", str(output_dir)]
+
+
+def _table(output_dir):
+    rows = json.loads((output_dir / "results.json").read_text())
+    return [{k: v for k, v in row.items() if k not in ("seconds", "examples_per_second")} for row in rows]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_killed_sweep_finishes_only_the_remaining_runs_with_the_same_table(seed, fewshot_gpt2, fewshot_files, tmp_path):
+    _run(_sweep_command(fewshot_gpt2, fewshot_files, tmp_path / "whole"))
+    output_dir = tmp_path / "killed"
+    process = subprocess.Popen(_sweep_command(fewshot_gpt2, fewshot_files, output_dir), cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wanted = random.Random(seed).randint(1, 12)
+    deadline = time.time() + 300
+    while process.poll() is None and len(list((output_dir / "runs").glob("*.json"))) < wanted:
+        assert time.time() < deadline
+        time.sleep(0.01)
+    time.sleep(random.Random(seed).uniform(0, 0.05))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list((output_dir / "runs").glob("*.json")))
+    assert finished < 17, "the kill came too late to test anything"
+    if (output_dir / "results.json").exists():  # whatever the kill interrupted, the files parse
+        json.loads((output_dir / "results.json").read_text())
+    result = _run(_sweep_command(fewshot_gpt2, fewshot_files, output_dir))
+    assert "resuming:" in result.stderr or finished == 0
+    assert _table(output_dir) == _table(tmp_path / "whole")
+
+
+def test_a_full_disk_gives_one_clear_error_and_keeps_the_previous_results(tmp_path, monkeypatch):
+    import errno
+
+    from finetune.errors import UserError
+    from finetune.outputs import atomic_write_json
+
+    path = atomic_write_json(tmp_path / "results.json", {"accuracy": 0.9})
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.replace", full_disk)
+    with pytest.raises(UserError, match=r"cannot write .*results.json' \(No space left on device\); free disk space"):
+        atomic_write_json(path, {"accuracy": 0.1})
+    assert json.loads(path.read_text()) == {"accuracy": 0.9}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left behind
+
+
+def test_scripts_turn_a_full_disk_inside_the_trainer_into_one_line(tmp_path):
+    script = ("import errno, sys; sys.argv=['x']; from finetune.cli import run_script\n"
+              "def main(): raise OSError(errno.ENOSPC, 'No space left on device', '/out/model.safetensors')\n"
+              "run_script(main)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: cannot write '/out/model.safetensors' (No space left on device); free disk space "
+                                     "or fix the permissions, or choose another --output_dir")
+
+
+def test_trust_remote_code_is_off_by_default_and_warns_naming_the_repository(tiny_gpt2, caplog):
+    import logging
+
+    from finetune.models import ModelArguments, pretrained_kwargs
+
+    assert pretrained_kwargs(ModelArguments(tiny_gpt2), tiny_gpt2)["trust_remote_code"] is False
+    with caplog.at_level(logging.WARNING):
+        assert pretrained_kwargs(ModelArguments(tiny_gpt2, trust_remote_code=True), "someone/custom-model")["trust_remote_code"]
+    assert "trust_remote_code=True: code from 'someone/custom-model' will run on this machine" in caplog.text
+
+
+@pytest.mark.parametrize("model, template", [("../../etc/passwd", "../../t.yaml"), ("/abs/../model", "a/../../b")])
+def test_sweep_file_names_cannot_leave_the_output_directory(model, template):
+    from prompts.sweep import Run
+
+    key = Run(model, template, "random", 4, 0).key
+    assert "/" not in key and "\\" not in key and not key.startswith(".")
