@@ -53,6 +53,12 @@ class LMDataArguments:
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-tokenize instead of reusing the datasets cache."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
 
+    def __post_init__(self):
+        for name in ("block_size", "max_train_samples", "max_eval_samples", "validation_split_percentage"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name} must be at least 1, got {value}")
+
 
 def load_text_splits(args: LMDataArguments, need: tuple[str, ...], seed: int = 42) -> DatasetDict:
     """Train/validation splits with one `text` column of non-empty documents."""

@@ -86,6 +86,10 @@ class SweepArguments:
             if not getattr(self, name):
                 raise UserError(f"--{name} needs at least one value")
         self.shots = list(dict.fromkeys(self.shots))
+        if min(self.shots) < 0:
+            raise UserError(f"--shots must be >= 0, got {min(self.shots)}")
+        if self.batch_size < 1:
+            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
         for value, allowed, flag in ((self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
             if value not in allowed:
                 raise UserError(f"unknown --{flag} {value!r}; choose from: {', '.join(allowed)}")
@@ -196,6 +200,8 @@ def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> N
     for name, template in templates.items():
         pool = data[name][0]
         for run in plan(args):
+            if pool is None and (run.shots > 0 or run.selection == "indices"):
+                raise UserError("few-shot prompts need a demonstration pool; pass --train_file (or a dataset with a train split)")
             if run.template != name or (run.shots == 0 and run.selection != "indices"):
                 continue
             if run.selection == "nearest":

@@ -50,7 +50,7 @@ def read_prompts(io: IOArguments) -> list[str]:
             if path.suffix.lower() == ".jsonl":
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     raise UserError(f"{io.prompts_file!r} line {number} is not JSON; one object per line with a 'prompt' field") from None
                 if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
                     raise UserError(f"{io.prompts_file!r} line {number} has no text 'prompt' field")

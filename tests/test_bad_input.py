@@ -204,3 +204,18 @@ def test_sdpa_and_eager_attention_give_the_same_scores(fewshot_gpt2):
         prompts = tokenizer(["Review: a dull plot\nSentiment:", "Review: good\nSentiment:"])["input_ids"]
         scores.append(LabelScorer(model, [[[5]], [[7, 9]]], batch_size=2, progress=False).score(prompts))
     torch.testing.assert_close(scores[0], scores[1], atol=1e-5, rtol=1e-5)
+
+
+def test_census_findings_are_clean_errors(tiny_gpt2, fewshot_files, tmp_path):
+    """Three inputs `benchmarks/bad_input_census.py` once found crashing, now one-line errors."""
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"prompt": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    with pytest.raises(UserError, match="line 1 is not JSON"):
+        load_script("generate").main(["--model_name_or_path", tiny_gpt2, "--prompts_file", str(deep)])
+    with pytest.raises(UserError, match="--block_size must be at least 1, got -3"):
+        load_script("finetune_lm").main(["--model_name_or_path", tiny_gpt2, "--train_file", fewshot_files["train"],
+                                         "--do_train", "--block_size", "-3", "--output_dir", str(tmp_path / "lm")])
+    with pytest.raises(UserError, match="--shots must be >= 0, got -1"):
+        load_script("fewshot").main(["--model_name_or_path", tiny_gpt2, "--validation_file", fewshot_files["validation"],
+                                     "--shots", "-1", "--output_dir", str(tmp_path / "fs")])
+    assert not any(tmp_path.glob("lm")) and not any(tmp_path.glob("fs"))
