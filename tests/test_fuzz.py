@@ -68,7 +68,8 @@ rows = st.lists(st.fixed_dictionaries({}, optional={
 }), max_size=6)
 raw_bytes = st.one_of(st.binary(max_size=200), text.map(lambda t: t.encode("utf-8", "surrogatepass")),
                       st.sampled_from([b"", b"\xef\xbb\xbf", b"\r\n\r\n", b"\x00\x00", b"text,label\r\n\xef\xbb\xbfa,1\r\n",
-                                       b"text,text,label\na,b,1\n", b"text,label\na,1,2,3\nb\n", b"[1, 2, 3]", b"{\"text\": "]))
+                                       b"text,text,label\na,b,1\n", b"text,label\na,1,2,3\nb\n", b"[1, 2, 3]", b"{\"text\": ",
+                                       b'{"text": "' + b"huge " * 200_000 + b'", "label": 1}\n{"text": "b", "label": 0}\n']))
 
 
 @FUZZ
@@ -90,3 +91,19 @@ def test_data_files_load_or_fail_with_one_clear_error(tmp_path, case):
         load_classification_data(DataArguments(train_file=path, validation_file=path), ("train", "validation"))
     except UserError as error:
         assert "\n" not in str(error).strip()
+
+
+@FUZZ
+@given(st.one_of(raw_bytes.map(lambda b: ("txt", b)), raw_bytes.map(lambda b: ("jsonl", b)),
+                 rows.map(lambda r: ("jsonl", b"".join(_json_line(x) for x in r)))))
+def test_language_model_text_files_load_or_fail_with_one_clear_error(tmp_path, case):
+    from finetune.language_modeling import LMDataArguments, load_text_splits
+
+    suffix, content = case
+    path = _write(tmp_path, f".{suffix}", content)
+    try:
+        splits = load_text_splits(LMDataArguments(train_file=path, validation_file=path), ("train", "validation"))
+    except UserError as error:
+        assert "\n" not in str(error).strip()
+    else:
+        assert all(isinstance(t, str) and t.strip() for t in splits["train"]["text"])
