@@ -17,7 +17,7 @@ from finetune.checkpoints import checkpoint_problem, last_complete_checkpoint, r
 from conftest import ROOT
 
 
-def _command(model, files, output_dir, script="finetune_classifier.py", max_steps=24):
+def _command(model, files, output_dir, script="finetune_classifier.py", max_steps=48):
     return [sys.executable, str(ROOT / "scripts" / script), "--model_name_or_path", model,
             "--train_file", files["train"], "--validation_file", files["validation"], "--do_train", "--do_eval",
             "--output_dir", str(output_dir), "--max_steps", str(max_steps), "--save_steps", "4", "--learning_rate", "3e-3",
@@ -123,7 +123,7 @@ def _any_checkpoint(directory: Path) -> Path:
 
 def test_ctrl_c_says_where_the_last_checkpoint_is_and_how_to_resume(tiny_distilbert, sentiment_files, tmp_path):
     output_dir = tmp_path / "interrupted"
-    command = _command(tiny_distilbert, sentiment_files, output_dir)
+    command = _command(tiny_distilbert, sentiment_files, output_dir, max_steps=2000)  # long enough to interrupt on a busy machine
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 300
