@@ -124,8 +124,10 @@ def _any_checkpoint(directory: Path) -> Path:
 def test_ctrl_c_says_where_the_last_checkpoint_is_and_how_to_resume(tiny_distilbert, sentiment_files, tmp_path):
     output_dir = tmp_path / "interrupted"
     command = _command(tiny_distilbert, sentiment_files, output_dir, max_steps=2000)  # long enough to interrupt on a busy machine
+    # A shell running tests in the background ignores SIGINT for its children; give this one a normal Ctrl-C.
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (output_dir / "checkpoint-8" / "trainer_state.json").exists() and process.poll() is None:
         assert time.time() < deadline
