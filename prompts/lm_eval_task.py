@@ -35,9 +35,10 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
     `columns` maps template fields to data columns (default: the same names); labels must be ids.
     """
     columns = columns or {name: name for name in template.fields}
-    if any(word != words[0] for words in template.verbalizer.words.values() for word in words[:1]) or any(
-            len(words) > 1 for words in template.verbalizer.words.values()):
+    if any(len(words) > 1 for words in template.verbalizer.words.values()):
         raise UserError("lm-eval scores one choice per label; use a template with one word per label")
+    if template._tail:
+        raise UserError("lm-eval puts nothing after the answer; use a template whose demonstration ends with {label}")
     config = {
         "task": task_name,
         "dataset_path": "json",
@@ -55,8 +56,6 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
         "fewshot_delimiter": template._separator,
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }
-    if template._tail:
-        raise UserError("lm-eval puts nothing after the answer; use a template whose demonstration ends with {label}")
     if template._instruction:
         config["description"] = template._instruction + template._separator
     return config

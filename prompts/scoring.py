@@ -55,6 +55,9 @@ class LabelScorer:
         self.num_labels = len(continuations)
         self.first_tokens = torch.tensor([ids[0] for ids in self.words])
         self.multi = [i for i, ids in enumerate(self.words) if len(ids) > 1]
+        self.word_lengths = torch.tensor([len(ids) for ids in self.words], dtype=torch.float32)
+        # [labels, words] mask: which words stand for which label, for the per-label logsumexp.
+        self.label_words = self.word_label[None, :] == torch.arange(self.num_labels)[:, None]
         parameters = inspect.signature(model.forward).parameters
         self.takes_logits_to_keep = "logits_to_keep" in parameters
         # Transformers renamed `past_key_values` to `cache` during 5.x; accept both.
@@ -139,13 +142,10 @@ class LabelScorer:
         word_scores = next_token[:, self.first_tokens.to(self.device)]  # [batch, words]
         if self.multi:
             word_scores = word_scores + self._continue_words(_cache_of(output), attention_mask, lengths + prefix_length)
-        lengths_per_word = torch.tensor([len(ids) for ids in self.words], device=self.device)
         if self.reduction == "mean":
-            word_scores = word_scores / lengths_per_word
-        labels = self.word_label.to(self.device)
-        return torch.stack(
-            [torch.logsumexp(word_scores[:, labels == label], dim=-1) for label in range(self.num_labels)], dim=-1
-        )
+            word_scores = word_scores / self.word_lengths.to(self.device)
+        masked = word_scores[:, None, :].masked_fill(~self.label_words.to(self.device), float("-inf"))
+        return torch.logsumexp(masked, dim=-1)  # [batch, labels]
 
     def _continue_words(self, cache, attention_mask, ends) -> torch.Tensor:
         """Log-probability of tokens 2.. of each multi-token word, continuing every prompt's cache: [batch, words]."""
