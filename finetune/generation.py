@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .device import execution_device, is_out_of_memory, release_memory, to_device
 from .errors import UserError
 from .models import ModelArguments, load_model, load_tokenizer
 
 logger = logging.getLogger(__name__)
+# Prompts a batch when --batch_size is not given (a GPU's is halved until it fits).
+AUTO_GPU_BATCH, AUTO_CPU_BATCH = 256, 16
 
 
 @dataclass
@@ -39,7 +42,8 @@ class GenerationArguments:
     )
     chat: bool = field(default=False, metadata={"help": "Wrap each prompt in the tokenizer's chat template as a user turn."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message for --chat."})
-    batch_size: int = field(default=16, metadata={"help": "Prompts generated together."})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Prompts generated together. Default: 256 on a GPU (halved on out-of-memory), 16 on a CPU."})
     truncate_prompt: bool = field(
         default=True, metadata={"help": "Cut over-long prompts from the left (with a warning); --no_truncate_prompt refuses them."}
     )
@@ -69,16 +73,15 @@ class GenerationArguments:
 
 
 def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None = None):
-    """Load a causal LM and its tokenizer, placed on the GPU when there is one (through Accelerate).
+    """Load a causal LM and its tokenizer, on the device Accelerate chose (`finetune.device.execution_device`).
 
     `dtype` may be "bfloat16" or "float16" (GPU only); a misspelled model name gets a suggestion.
     Returns `(model, tokenizer)`, the tokenizer set up for batched generation (left padding).
     """
-    from accelerate import Accelerator
     from transformers import AutoModelForCausalLM
 
     args = model_name_or_path if isinstance(model_name_or_path, ModelArguments) else ModelArguments(model_name_or_path)
-    device = Accelerator(cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available()).device
+    device = execution_device()
     torch_dtype = _check_dtype(dtype, device)
     tokenizer = load_tokenizer(args)
     model = load_model(AutoModelForCausalLM, args, **({"dtype": torch_dtype} if torch_dtype else {}))
@@ -106,7 +109,7 @@ def _check_dtype(dtype: str | None, device: torch.device):
     if dtype not in ("bfloat16", "float16"):
         raise UserError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
     if device.type != "cuda":
-        raise UserError(f"--dtype {dtype} needs a GPU; on this machine use float32")
+        raise UserError(f"--dtype {dtype} needs a CUDA GPU and none is in use; use float32")
     if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
         raise UserError("this GPU has no bfloat16; use --dtype float16")
     return getattr(torch, dtype)
@@ -193,19 +196,32 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
         set_seed(args.seed)
     # max_length counts each prompt's own tokens (as in pipeline()), not its padded batch length.
     budgets = [args.max_new_tokens or args.max_length - len(ids) for ids in encoded]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    # Longest first: the first batch needs the most memory, so an automatic size that fits it fits the rest.
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     outputs: list[list[str]] = [[] for _ in prompts]
-    for start in range(0, len(order), args.batch_size):
-        batch = order[start : start + args.batch_size]
-        inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(model.device)
-        generated = model.generate(
-            **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer, streamer=streamer
-        )
-        new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+    rows = args.batch_size or (AUTO_GPU_BATCH if model.device.type == "cuda" else AUTO_CPU_BATCH)
+    start = 0
+    while start < len(order):
+        batch = order[start : start + rows]
+        inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+        inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
+        try:
+            generated = model.generate(
+                **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer,
+                streamer=streamer,
+            )
+        except Exception as error:
+            if args.batch_size is not None or not is_out_of_memory(error) or rows == 1:
+                raise
+            release_memory()
+            rows //= 2  # this batch again, and every later one, half as big
+            continue
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()  # one copy back per batch
         for row, tokens in enumerate(new_tokens):
             prompt_index = batch[row // args.num_return_sequences]
             text = tokenizer.decode(tokens[: budgets[prompt_index]], skip_special_tokens=True)
             outputs[prompt_index].append(cut_at_stop(text, args.stop))
+        start += len(batch)
     return outputs
 
 

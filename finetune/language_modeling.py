@@ -7,6 +7,7 @@ out of the loss (labels -100), so no text is thrown away and padding never count
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from itertools import chain
@@ -18,14 +19,26 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, Trainer, default_data_collator, set_seed
 
 from .checkpoints import resume_point
-from .classification import FinetuneTrainingArguments, splits_needed, train_and_save
+from .classification import FinetuneTrainingArguments, log_metrics, quiet_logs, splits_needed, train_and_save
 from .data import BUILDERS, check_data_file, load_data_file
 from .errors import UserError
 from .generation import context_length
-from .models import ModelArguments, load_model, load_tokenizer
+from .models import ModelArguments, align_pad_token, load_model, load_tokenizer
 from .outputs import atomic_write_json, check_output_dir
 
 LM_BUILDERS = {**BUILDERS, ".txt": "text"}
+
+
+class _DefaultLossNotice(logging.Filter):
+    """Drops one Transformers notice: `*LMHeadModel` classes (GPT-2) match no loss name, so Transformers says
+    `loss_type=None` "is unrecognized" and uses the causal-LM loss, which is the right one. (Setting
+    `loss_type` ourselves instead changes how the `Trainer` averages the loss over padded batches.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("`loss_type=None` was set in the config but it is unrecognized")
+
+
+logging.getLogger("transformers.modeling_utils").addFilter(_DefaultLossNotice())
 MAX_DEFAULT_BLOCK = 1024
 
 
@@ -174,6 +187,7 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     model = load_model(AutoModelForCausalLM, model_args)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; padded positions are masked anyway
+    align_pad_token(model, tokenizer)
     block_size = data_args.block_size or default_block_size(model, tokenizer)
     context = context_length(model)
     if context and block_size > context:
@@ -192,6 +206,7 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
         processing_class=tokenizer,
         data_collator=default_data_collator,
     )
+    quiet_logs(trainer)
     results: dict[str, float] = {"block_size": block_size}
     if training_args.do_eval and (training_args.evaluate_before_training or training_args.do_train):
         before = trainer.evaluate(metric_key_prefix="eval_before_training")
@@ -201,7 +216,7 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     if training_args.do_eval:
         metrics = trainer.evaluate()
         metrics.update(eval_perplexity=perplexity(metrics["eval_loss"]), eval_samples=len(blocks["validation"]))
-        trainer.log_metrics("eval", metrics)
+        log_metrics(trainer, "eval", metrics)
         results.update(metrics)
     if trainer.is_world_process_zero():
         atomic_write_json(output_dir / "all_results.json", results)

@@ -78,10 +78,10 @@ class ModelArguments:
         if self.attn_implementation.startswith("flash_attention"):
             import importlib.util
 
-            import torch
+            from .device import cuda_usable
 
-            if not torch.cuda.is_available():
-                raise UserError(f"--attn_implementation {self.attn_implementation} needs a CUDA GPU and none was found; use sdpa")
+            if not cuda_usable():
+                raise UserError(f"--attn_implementation {self.attn_implementation} needs a CUDA GPU and none is in use; use sdpa")
             if importlib.util.find_spec("flash_attn") is None:
                 raise UserError(f"--attn_implementation {self.attn_implementation} needs the flash-attn package; pip install flash-attn, or use sdpa")
 
@@ -212,10 +212,12 @@ def load_tokenizer(args: ModelArguments, **kwargs):
         return AutoTokenizer.from_pretrained(name, **pretrained_kwargs(args, name), **kwargs)
 
 
-def load_model(auto_class, args: ModelArguments, **kwargs):
+def load_model(auto_class, args: ModelArguments, new_head: bool = False, **kwargs):
     """Load `args.model_name_or_path` with `auto_class` (e.g. `AutoModelForSequenceClassification`).
 
-    Weights come from safetensors unless `allow_pickle_weights` is set.
+    Weights come from safetensors unless `allow_pickle_weights` is set. With `new_head`, a task head the
+    checkpoint lacks is expected (it is about to be trained): instead of Transformers' load report, one
+    info line names it; weights missing from the body of the model are still reported as a warning.
     """
     name = resolve_model_name(args.model_name_or_path)
     common = pretrained_kwargs(args, name)
@@ -223,6 +225,8 @@ def load_model(auto_class, args: ModelArguments, **kwargs):
         try:
             if args.attn_implementation:
                 kwargs.setdefault("attn_implementation", args.attn_implementation)
+            if new_head:
+                return _load_with_new_head(auto_class, name, use_safetensors=not args.allow_pickle_weights or None, **common, **kwargs)
             return auto_class.from_pretrained(name, use_safetensors=not args.allow_pickle_weights or None, **common, **kwargs)
         except ValueError as error:
             if "Unrecognized configuration class" in str(error):
@@ -239,6 +243,44 @@ def load_model(auto_class, args: ModelArguments, **kwargs):
                     "code when loaded; pass --allow_pickle_weights if you trust it"
                 ) from None
             raise
+
+
+def _load_with_new_head(auto_class, name: str, **kwargs):
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report would list the new head as MISSING: expected here
+    try:
+        model, info = auto_class.from_pretrained(name, output_loading_info=True, **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    body = model.base_model_prefix + "."
+    missing = info.get("missing_keys") or []
+    head = sorted(key for key in missing if not key.startswith(body))
+    if head:
+        logger.info("new task head, initialised randomly and trained: %s", ", ".join(head))
+    mismatched = [item[0] if isinstance(item, tuple) else item for item in info.get("mismatched_keys") or []]
+    problems = {"missing_keys": sorted(key for key in missing if key.startswith(body)),
+                "mismatched_keys": sorted(key for key in mismatched if key.startswith(body))}
+    for kind, keys in problems.items():
+        if keys:
+            logger.warning("%s: %d %s in the checkpoint's model body: %s", name, len(keys), kind.replace("_", " "),
+                           ", ".join(map(str, keys[:8])) + (" ..." if len(keys) > 8 else ""))
+    return model
+
+
+def align_pad_token(model, tokenizer) -> None:
+    """Give the model's config (and generation config) the tokenizer's pad token before the `Trainer` sees them.
+
+    The `Trainer` would align them itself, with a warning each run; our loaders set the pad token on
+    purpose (EOS for GPT-2), so the model learns of it here.
+    """
+    if tokenizer.pad_token_id is None:
+        return
+    model.config.pad_token_id = tokenizer.pad_token_id
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        generation_config.pad_token_id = tokenizer.pad_token_id
 
 
 def _model_type(name: str) -> str:

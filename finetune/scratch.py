@@ -6,6 +6,7 @@ For smoke tests, demos and teaching; nothing is downloaded.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,7 +20,8 @@ def train_byte_level_bpe(texts: Iterable[str], vocab_size: int = 1000, model_max
     from transformers import GPT2Tokenizer
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS])
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS],
+                            show_progress=sys.stderr.isatty())  # its bar leaves blank lines in a log
     with tempfile.TemporaryDirectory() as scratch:
         bpe.save_model(scratch)
         vocab = json.loads(Path(scratch, "vocab.json").read_text(encoding="utf-8"))

@@ -59,7 +59,7 @@ class FewShotConfig:
     calibrate: bool = False
     content_free_inputs: tuple[str, ...] = CONTENT_FREE_INPUTS
     mode: str = "score"
-    batch_size: int = 16
+    batch_size: int | None = None  # None: chosen automatically (see prompts.scoring.auto_batch_rows)
     reuse_prefix: bool = True
     embedding_model: str | None = None
     max_new_tokens: int = 8
@@ -69,7 +69,7 @@ class FewShotConfig:
     def __post_init__(self):
         if self.shots < 0:
             raise UserError(f"--shots must be >= 0, got {self.shots}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
         for value, allowed, flag in ((self.selection, selection.SELECTIONS, "selection"), (self.ordering, selection.ORDERINGS, "ordering"),
                                      (self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
@@ -187,11 +187,24 @@ class FewShotClassifier:
         return self.template.render_prompt(query, demos)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"] if texts else []
+        if not texts:
+            return []
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        # A fast tokenizer with no truncation or padding state left set: the same ids, without the wrapper's
+        # per-text conversions (a fifth of the scoring overhead, benchmarks/toolkit_overhead.py).
+        if backend is not None and backend.truncation is None and backend.padding is None:
+            return [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=True)]
+        return self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
 
     def _fit(self, queries: list[dict], demonstrations: list[list[int]]) -> tuple[list[str], list[list[int]], list[list[int]]]:
         """Render and tokenize every prompt; drop the oldest demonstrations of prompts too long for the model."""
-        texts = [self.render(q, d) for q, d in zip(queries, demonstrations)]
+        contexts: dict[tuple, str] = {}  # demonstrations -> their rendered text, shared by the prompts that use them
+        texts = []
+        for query, chosen in zip(queries, demonstrations):
+            key = tuple(chosen)
+            if key not in contexts:
+                contexts[key] = self.template.render_context([(self.pool.fields[i], self.pool.labels[i]) for i in chosen])
+            texts.append(contexts[key] + self.template.render_query(query))
         ids = self._encode(texts)
         if self.max_length is None:
             return texts, ids, demonstrations

@@ -21,6 +21,8 @@ from collections import defaultdict
 import torch
 from tqdm.auto import tqdm
 
+from finetune.device import is_out_of_memory, release_memory, to_device
+
 REDUCTIONS = ("sum", "mean")
 
 
@@ -29,10 +31,16 @@ def common_prefix_length(sequences: list[list[int]]) -> int:
     first = sequences[0]
     length = min(len(sequence) for sequence in sequences)
     for sequence in sequences[1:]:
-        for i in range(length):
-            if sequence[i] != first[i]:
-                length = i
-                break
+        if sequence[:length] == first[:length]:  # one C-level comparison in the common case
+            continue
+        low, high = 0, length  # the shared prefix is shorter: find where they part, by bisection
+        while low < high:
+            middle = (low + high + 1) // 2
+            if sequence[:middle] == first[:middle]:
+                low = middle
+            else:
+                high = middle - 1
+        length = low
     return length
 
 
@@ -40,29 +48,57 @@ class LabelScorer:
     """Scores label continuations after prompts with a causal LM.
 
     continuations: token ids per label per word, `[label][word] -> ids` (see `Verbalizer.token_ids`).
+    batch_size: prompts per forward pass; None chooses it (`auto_batch_rows`) and halves it whenever the
+    device runs out of memory, like lm-eval's `--batch_size auto`.
     single_token: score only each word's first token (one forward pass, no continuation pass).
     reuse_prefix: encode each group's shared prefix once (off: encode every full prompt, the baseline).
     """
 
-    def __init__(self, model, continuations: list[list[list[int]]], reduction: str = "sum", batch_size: int = 16,
+    def __init__(self, model, continuations: list[list[list[int]]], reduction: str = "sum", batch_size: int | None = None,
                  single_token: bool = False, reuse_prefix: bool = True, progress: bool = True):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}")
         self.model, self.reduction, self.batch_size = model, reduction, batch_size
         self.reuse_prefix, self.progress = reuse_prefix, progress
         self.words = [ids[:1] if single_token else ids for label in continuations for ids in label]
-        self.word_label = torch.tensor([label for label, words in enumerate(continuations) for _ in words])
         self.num_labels = len(continuations)
-        self.first_tokens = torch.tensor([ids[0] for ids in self.words])
         self.multi = [i for i, ids in enumerate(self.words) if len(ids) > 1]
-        self.word_lengths = torch.tensor([len(ids) for ids in self.words], dtype=torch.float32)
+        word_label = torch.tensor([label for label, words in enumerate(continuations) for _ in words])
+        # Everything that does not depend on the prompts goes to the device once, not once a batch.
+        device = self.device
+        self.first_tokens = torch.tensor([ids[0] for ids in self.words], device=device)
+        self.word_lengths = torch.tensor([len(ids) for ids in self.words], dtype=torch.float32, device=device)
         # [labels, words] mask: which words stand for which label, for the per-label logsumexp.
-        self.label_words = self.word_label[None, :] == torch.arange(self.num_labels)[:, None]
+        self.not_label_words = (word_label[None, :] != torch.arange(self.num_labels)[:, None]).to(device)
+        if self.multi:
+            # Tokens 2.. of every multi-token word, one block per word, appended after each prompt in the same
+            # forward pass; a custom attention mask keeps the blocks from seeing each other.
+            blocks = [(block, self.words[w]) for block, w in enumerate(self.multi)]
+            self.block_inputs = torch.tensor([t for _, ids in blocks for t in ids[:-1]], device=device)
+            self.block_targets = torch.tensor([t for _, ids in blocks for t in ids[1:]], device=device)
+            self.block_of = torch.tensor([b for b, ids in blocks for _ in ids[:-1]], device=device)
+            self.block_offset = torch.tensor([o for _, ids in blocks for o in range(len(ids) - 1)], device=device)
+            # [block tokens, words]: which word each block token's log-probability adds to
+            self.block_word = torch.zeros(len(self.block_inputs), len(self.words), device=device)
+            self.block_word[torch.arange(len(self.block_inputs)), torch.tensor(self.multi, device=device)[self.block_of]] = 1
+        # FlashAttention takes no custom mask: there, multi-token words continue the KV cache in a second pass.
+        self.one_pass = not str(getattr(model.config, "_attn_implementation", "")).startswith("flash")
+        if self.multi:  # for the two-pass path
+            width = max(len(self.words[w]) for w in self.multi) - 1
+            inputs = torch.zeros(len(self.multi), width, dtype=torch.long)
+            targets = torch.full((len(self.multi), width), -1, dtype=torch.long)
+            for row, w in enumerate(self.multi):
+                ids = self.words[w]
+                inputs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
+                targets[row, : len(ids) - 1] = torch.tensor(ids[1:])
+            self.word_inputs, self.word_targets = inputs.to(device), targets.to(device)
         parameters = inspect.signature(model.forward).parameters
         self.takes_logits_to_keep = "logits_to_keep" in parameters
         # Transformers renamed `past_key_values` to `cache` during 5.x; accept both.
         self.cache_name = "cache" if "cache" in parameters else "past_key_values"
         self.pad_id = 0
+        self.max_rows: int | None = None  # set when the device ran out of memory at a larger batch
+        self.rows_used: int | None = None  # the largest batch that ran, for reports
 
     @property
     def device(self) -> torch.device:
@@ -76,14 +112,15 @@ class LabelScorer:
         """Log-probability of each label after each prompt: a float32 tensor `[len(prompts), num_labels]`.
 
         `groups[i]` names the demonstrations of prompt i; prompts of one group share their prefix cache.
+        The scores stay on the device until every batch is done: one copy back, one synchronisation.
         """
         groups = groups if groups is not None else [0] * len(prompts)
         members = defaultdict(list)
         for index, group in enumerate(groups):
             members[group].append(index)
-        scores = torch.empty(len(prompts), self.num_labels)
+        scores = torch.empty(len(prompts), self.num_labels, device=self.device)
         alone: list[int] = []
-        bar = tqdm(total=len(prompts), desc="scoring", unit="prompt", leave=False, disable=not self.progress)
+        bar = tqdm(total=len(prompts), desc="scoring", unit="prompt", leave=False, disable=None if self.progress else True)
         for indices in members.values():
             prefix_length = common_prefix_length([prompts[i] for i in indices]) if self.reuse_prefix and len(indices) > 1 else 0
             # Keep at least one token of every prompt out of the prefix: its logits score the labels.
@@ -95,10 +132,10 @@ class LabelScorer:
             self._score_batches(prompts, indices, prefix_length, prefix_cache, scores, bar)
         self._score_batches(prompts, alone, 0, None, scores, bar)
         bar.close()
-        return scores
+        return scores.float().cpu()
 
     def _encode_prefix(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        input_ids = torch.tensor([prefix], device=self.device)
+        input_ids = to_device(torch.tensor([prefix]), self.device)
         kwargs = {"logits_to_keep": 1} if self.takes_logits_to_keep else {}
         cache = _cache_of(self.model(input_ids=input_ids, use_cache=True, **kwargs))
         return [(layer.keys, layer.values) for layer in cache.layers]
@@ -110,54 +147,101 @@ class LabelScorer:
         return DynamicCache(ddp_cache_data=data, config=self.model.config)
 
     def _score_batches(self, prompts, indices, prefix_length, prefix_cache, scores, bar) -> None:
-        # Longest first: similar lengths share a batch (little padding) and memory peaks at the start.
+        # Longest first: similar lengths share a batch (little padding), and the first batch is the
+        # largest, so an automatic batch size that fits it fits every later one.
         order = sorted(indices, key=lambda i: -len(prompts[i]))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            suffixes = [prompts[i][prefix_length:] for i in batch]
-            scores[batch] = self._score_batch(suffixes, prefix_length, prefix_cache).cpu()
+        start = 0
+        while start < len(order):
+            width = len(prompts[order[start]]) - prefix_length
+            rows = self.batch_size or min(auto_batch_rows(self.device, width), self.max_rows or len(order))
+            batch = order[start:start + rows]
+            try:
+                scores[batch] = self._score_batch([prompts[i][prefix_length:] for i in batch], prefix_length, prefix_cache)
+            except Exception as error:
+                if self.batch_size is not None or not is_out_of_memory(error) or rows == 1:
+                    raise
+                release_memory()
+                self.max_rows = max(1, rows // 2)  # this batch again, and every later one, at most half as big
+                continue
+            self.rows_used = max(self.rows_used or 0, len(batch))
+            start += len(batch)
             bar.update(len(batch))
 
     def _score_batch(self, suffixes: list[list[int]], prefix_length: int, prefix_cache) -> torch.Tensor:
         batch, width = len(suffixes), max(len(s) for s in suffixes)
-        lengths = torch.tensor([len(s) for s in suffixes], device=self.device)
-        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long, device=self.device)
-        for row, suffix in enumerate(suffixes):
-            input_ids[row, : len(suffix)] = torch.tensor(suffix, device=self.device)
-        suffix_mask = (torch.arange(width, device=self.device)[None, :] < lengths[:, None]).long()
-        attention_mask = torch.cat([torch.ones(batch, prefix_length, dtype=torch.long, device=self.device), suffix_mask], 1)
-        positions = prefix_length + torch.arange(width, device=self.device).expand(batch, -1)
-        cache = self._expanded_cache(prefix_cache, batch) if prefix_cache is not None else None
+        lengths = [len(s) for s in suffixes]
+        one_pass_words = bool(self.multi) and self.one_pass
+        blocks = len(self.block_inputs) if one_pass_words else 0
+        # The only positions whose logits are needed: each prompt's last token, and the word blocks.
+        keep = sorted(set(length - 1 for length in lengths)) + list(range(width, width + blocks))
+        column_of = {position: column for column, position in enumerate(keep)}
+        # Built on the host as one array (ids, lengths, kept positions, their columns) and copied once.
+        packed = [token for s in suffixes for token in s + [self.pad_id] * (width - len(s))]
+        packed += lengths + keep + [column_of[length - 1] for length in lengths]
+        packed = to_device(torch.tensor(packed), self.device)
+        input_ids = packed[: batch * width].view(batch, width)
+        lengths_t, rest = packed[batch * width : batch * width + batch], packed[batch * width + batch :]
+        keep_t, column = rest[: len(keep)], rest[len(keep) :]
 
-        last = lengths - 1
-        kwargs = {}
-        keep = torch.unique(last)
-        if self.takes_logits_to_keep:
-            kwargs["logits_to_keep"] = keep
+        arange = torch.arange(width, device=self.device)
+        positions = (prefix_length + arange).expand(batch, -1)
+        if one_pass_words:
+            input_ids = torch.cat([input_ids, self.block_inputs.expand(batch, -1)], 1)
+            positions = torch.cat([positions, prefix_length + lengths_t[:, None] + self.block_offset[None, :]], 1)
+            attention_mask = self._block_mask(lengths_t, width, prefix_length)
+        else:
+            suffix_mask = (arange[None, :] < lengths_t[:, None]).long()
+            attention_mask = torch.cat([suffix_mask.new_ones(batch, prefix_length), suffix_mask], 1) if prefix_length else suffix_mask
+        cache = self._expanded_cache(prefix_cache, batch) if prefix_cache is not None else None
+        kwargs = {"logits_to_keep": keep_t} if self.takes_logits_to_keep else {}
+        two_pass_words = bool(self.multi) and not self.one_pass
         output = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                            use_cache=bool(self.multi), **{self.cache_name: cache}, **kwargs)
-        logits = output.logits
-        column = torch.searchsorted(keep, last) if self.takes_logits_to_keep else last
-        next_token = torch.log_softmax(logits[torch.arange(batch, device=self.device), column].float(), dim=-1)
-        word_scores = next_token[:, self.first_tokens.to(self.device)]  # [batch, words]
-        if self.multi:
-            word_scores = word_scores + self._continue_words(_cache_of(output), attention_mask, lengths + prefix_length)
+                            use_cache=two_pass_words, **{self.cache_name: cache}, **kwargs)
+        logits = output.logits if self.takes_logits_to_keep else output.logits[:, keep_t]
+        rows = torch.arange(batch, device=self.device)
+        next_token = torch.log_softmax(logits[rows, column].float(), dim=-1)
+        word_scores = next_token[:, self.first_tokens]  # [batch, words]
+        if one_pass_words:
+            block_log_probs = torch.log_softmax(logits[:, -blocks:].float(), dim=-1)
+            picked = block_log_probs.gather(-1, self.block_targets.expand(batch, -1)[..., None])[..., 0]  # [batch, block tokens]
+            word_scores = word_scores + picked @ self.block_word
+        elif two_pass_words:
+            word_scores = word_scores + self._continue_words(_cache_of(output), attention_mask, lengths_t + prefix_length)
         if self.reduction == "mean":
-            word_scores = word_scores / self.word_lengths.to(self.device)
-        masked = word_scores[:, None, :].masked_fill(~self.label_words.to(self.device), float("-inf"))
+            word_scores = word_scores / self.word_lengths
+        masked = word_scores[:, None, :].masked_fill(self.not_label_words, float("-inf"))
         return torch.logsumexp(masked, dim=-1)  # [batch, labels]
+
+    def _block_mask(self, lengths: torch.Tensor, width: int, prefix_length: int) -> torch.Tensor:
+        """Additive 4D attention mask `[batch, 1, width + blocks, prefix + width + blocks]` for one-pass word scoring.
+
+        Prompt tokens see the prefix and the prompt's earlier real tokens; a word block's tokens see the
+        prefix, the whole real prompt and their own block's earlier tokens, never another block (each word
+        is scored as if it alone followed the prompt). Every position sees itself, so padding rows stay finite.
+        """
+        blocks = len(self.block_inputs)
+        total = width + blocks
+        query = torch.arange(total, device=self.device)
+        block = torch.cat([torch.full((width,), -1, device=self.device), self.block_of])
+        key_in_prompt = query[None, None, :] < width  # [1, 1, key]
+        real_key = query[None, None, :] < lengths[:, None, None]  # [batch, 1, key]
+        query_in_prompt = (query < width)[None, :, None]
+        causal = query[None, None, :] <= query[None, :, None]  # [1, query, key]
+        sees_prompt = key_in_prompt & real_key & (causal | ~query_in_prompt)
+        sees_own_block = ~key_in_prompt & ~query_in_prompt & causal & (block[None, :, None] == block[None, None, :])
+        allowed = sees_prompt | sees_own_block | (query[None, :, None] == query[None, None, :])
+        if prefix_length:
+            allowed = torch.cat([allowed.new_ones(lengths.shape[0], total, prefix_length), allowed], 2)
+        dtype = self.model.dtype
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=self.device).masked_fill_(~allowed, torch.finfo(dtype).min)
+        return mask[:, None]
 
     def _continue_words(self, cache, attention_mask, ends) -> torch.Tensor:
         """Log-probability of tokens 2.. of each multi-token word, continuing every prompt's cache: [batch, words]."""
         batch, words = attention_mask.shape[0], len(self.multi)
-        width = max(len(self.words[w]) for w in self.multi) - 1
+        width = self.word_inputs.shape[1]
         cache.batch_repeat_interleave(words)  # rows: prompt 0 word 0, prompt 0 word 1, ...
-        inputs = torch.full((batch * words, width), self.pad_id, dtype=torch.long, device=self.device)
-        targets = torch.full((batch * words, width), -1, dtype=torch.long, device=self.device)
-        for column, w in enumerate(self.multi):
-            ids = self.words[w]
-            inputs[column::words, : len(ids) - 1] = torch.tensor(ids[:-1], device=self.device)
-            targets[column::words, : len(ids) - 1] = torch.tensor(ids[1:], device=self.device)
+        inputs, targets = self.word_inputs.repeat(batch, 1), self.word_targets.repeat(batch, 1)
         mask = torch.cat([attention_mask.repeat_interleave(words, 0), (targets >= 0).long()], 1)
         positions = ends.repeat_interleave(words)[:, None] + torch.arange(width, device=self.device)[None, :]
         kwargs = {"logits_to_keep": width} if self.takes_logits_to_keep else {}
@@ -168,6 +252,19 @@ class LabelScorer:
         extra = torch.zeros(batch, len(self.words), device=self.device)
         extra[:, self.multi] = picked.sum(-1).view(batch, words)
         return extra
+
+
+def auto_batch_rows(device: torch.device, width: int) -> int:
+    """Prompts per forward pass when no batch size is given, for prompts of `width` new tokens.
+
+    On a GPU the first guess is large (up to 512 prompts or 64k new tokens a pass) and `LabelScorer`
+    halves it whenever the device runs out of memory, like lm-eval's `--batch_size auto`. On a CPU, 16:
+    measured fastest both with SmolLM2-135M (8, 16, 32 and 64 tried) and with the tiny model of
+    `benchmarks/toolkit_overhead.py` (8 to 256 tried); larger batches only add memory traffic there.
+    """
+    if device.type != "cuda":
+        return 16
+    return max(1, min(512, 65536 // max(1, width)))
 
 
 def _cache_of(output):

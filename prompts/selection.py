@@ -136,7 +136,7 @@ def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64)
     tokenizer, model = load_tokenizer(args), load_model(AutoModel, args).eval()
     vectors = []
     with torch.inference_mode():
-        for start in tqdm(range(0, len(texts), batch_size), desc="embedding", unit="batch", leave=False):
+        for start in tqdm(range(0, len(texts), batch_size), desc="embedding", unit="batch", leave=False, disable=None):
             batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
             batch = batch.to(model.device)
             hidden = model(**batch).last_hidden_state

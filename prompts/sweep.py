@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,7 +68,9 @@ class SweepArguments:
     mode: str = field(default="score", metadata={"help": "score: label log-probabilities; generate: generate an answer and map it."})
     max_new_tokens: int = field(default=8, metadata={"help": "Answer length in generate mode."})
     chat: bool = field(default=False, metadata={"help": "Generate mode: wrap the prompt in the model's chat template."})
-    batch_size: int = field(default=16, metadata={"help": "Prompts per forward pass."})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Prompts per forward pass. Default: chosen automatically, the largest that fits the GPU "
+                                "(halved on out-of-memory), 16 on a CPU."})
     reuse_prefix: bool = field(default=True, metadata={"help": "Encode shared demonstrations once (--no_reuse_prefix: every full prompt)."})
     dtype: str | None = field(default=None, metadata={"help": "float32 (default), bfloat16 or float16 (GPU only)."})
     attn_implementation: str | None = field(default=None, metadata={"help": "Attention kernel: sdpa, eager or flash_attention_2 (GPU)."})
@@ -88,7 +91,7 @@ class SweepArguments:
         self.shots = list(dict.fromkeys(self.shots))
         if min(self.shots) < 0:
             raise UserError(f"--shots must be >= 0, got {min(self.shots)}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
         for value, allowed, flag in ((self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
             if value not in allowed:
@@ -220,7 +223,7 @@ def _run_pending(args, templates, data, settings, output_dir, main: bool) -> lis
     done = sum(run.key in records for run in runs)
     if done:
         logger.warning("resuming: %d of %d runs already in %s", done, len(runs), output_dir)
-    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run", disable=not main)
+    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run", disable=None if main else True)
     try:
         for model_name in args.model_name_or_path:
             pending = [run for run in runs if run.model == model_name and run.key not in records]
@@ -234,6 +237,11 @@ def _run_pending(args, templates, data, settings, output_dir, main: bool) -> lis
                                                 args, output_dir, _run_settings(settings, run.key), main)
                     if main:
                         write_results(output_dir, _rows(runs, records))
+                        if bar.disable:  # not a terminal: one line per finished run instead of a bar
+                            row = records[run.key]["rows"][-1]
+                            finished = sum(other.key in records for other in runs)
+                            print(f"run {finished}/{len(runs)} done: {run.key}: accuracy {row['accuracy']:.4f}"
+                                  f"{' (calibrated)' if row['calibrated'] else ''} in {row['seconds']:.1f} s", file=sys.stderr)
                 bar.update(1)
             del model
     finally:

@@ -16,13 +16,13 @@ values are inserted verbatim, never re-parsed.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from finetune.errors import UserError
+from finetune.jsonio import loads_bounded
 
 from .verbalizer import Verbalizer
 
@@ -143,10 +143,16 @@ class PromptTemplate:
 
     def render_prompt(self, values: dict[str, Any], demonstrations: list[tuple[dict[str, Any], int]] = ()) -> str:
         """The full prompt: instruction, demonstrations (`(values, label_id)` pairs) and the query, separated."""
+        return self.render_context(demonstrations) + self.render_query(values)
+
+    def render_context(self, demonstrations: list[tuple[dict[str, Any], int]] = ()) -> str:
+        """Everything before the query: instruction and demonstrations, each followed by the separator.
+
+        Prompts that share demonstrations share this text, so it can be rendered once for all of them.
+        """
         parts = [self._instruction] if self._instruction else []
         parts += [self.render_demonstration(demo, label) for demo, label in demonstrations]
-        parts.append(self.render_query(values))
-        return self._separator.join(parts)
+        return "".join(part + self._separator for part in parts)
 
     def with_instruction(self, instruction: str | None) -> PromptTemplate:
         """A copy with another instruction (None keeps this one)."""
@@ -200,7 +206,7 @@ def load_template(name_or_path: str | PromptTemplate) -> PromptTemplate:
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".json":
-            spec = json.loads(text)
+            spec = loads_bounded(text)
         else:
             import yaml
 

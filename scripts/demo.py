@@ -51,7 +51,7 @@ def sentiment(demo: DemoArguments) -> dict:
         FinetuneTrainingArguments(
             output_dir=str(output_dir), overwrite_output_dir=True, do_train=True, do_eval=True, evaluate_before_training=True,
             num_train_epochs=demo.num_train_epochs, learning_rate=1e-4, per_device_train_batch_size=16,
-            per_device_eval_batch_size=64, warmup_steps=10, save_strategy="no", logging_steps=10, seed=demo.seed,
+            per_device_eval_batch_size=64, warmup_steps=10, save_strategy="no", logging_strategy="no", print_metrics=False, seed=demo.seed,
         ),
     )
     rows = [
@@ -85,7 +85,7 @@ def generation(demo: DemoArguments) -> dict:
         LMDataArguments(train_file=files["train"], validation_file=files["test"], block_size=64),
         FinetuneTrainingArguments(
             output_dir=str(output_dir), overwrite_output_dir=True, do_train=True, do_eval=True, num_train_epochs=30,
-            learning_rate=2e-3, warmup_steps=20, per_device_train_batch_size=16, save_strategy="no", logging_steps=25,
+            learning_rate=2e-3, warmup_steps=20, per_device_train_batch_size=16, save_strategy="no", logging_strategy="no", print_metrics=False,
             seed=demo.seed,
         ),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from finetune.cli import parse_args, run_script
 from finetune.errors import UserError
+from finetune.jsonio import JSONTooDeep, loads_bounded
 from finetune.generation import GenerationArguments, generate, load_generator
 from finetune.models import ModelArguments
 from finetune.outputs import atomic_write_jsonl
@@ -49,8 +50,10 @@ def read_prompts(io: IOArguments) -> list[str]:
                 continue
             if path.suffix.lower() == ".jsonl":
                 try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, RecursionError):
+                    record = loads_bounded(line)
+                except JSONTooDeep as error:
+                    raise UserError(f"{io.prompts_file!r} line {number} {error}; one object per line with a 'prompt' field") from None
+                except json.JSONDecodeError:
                     raise UserError(f"{io.prompts_file!r} line {number} is not JSON; one object per line with a 'prompt' field") from None
                 if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
                     raise UserError(f"{io.prompts_file!r} line {number} has no text 'prompt' field")

@@ -168,23 +168,29 @@ def test_script_prints_one_line_and_exits_2(tmp_path):
     assert not output_dir.exists()
 
 
-no_gpu = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+@pytest.fixture
+def on_cpu(monkeypatch):
+    """What `accelerate launch --cpu` sets: the CPU even on a machine with a GPU (so these run on both)."""
+    from accelerate import PartialState
+
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
+    PartialState._reset_state()  # as in a fresh process: the device is decided again, now with the flag
+    yield
+    PartialState._reset_state()
 
 
-@no_gpu
 @pytest.mark.parametrize("flags, message", [
-    (["--fp16"], "--fp16 needs a CUDA GPU and none was found; drop --fp16 to train in float32"),
-    (["--bf16"], "--bf16 needs a GPU with bfloat16: no CUDA GPU was found; drop --bf16"),
-    (["--attn_implementation", "flash_attention_2"], "--attn_implementation flash_attention_2 needs a CUDA GPU and none was found; use sdpa"),
+    (["--fp16"], "--fp16 needs a CUDA GPU and none is in use; drop --fp16 to train in float32"),
+    (["--bf16"], "--bf16 needs a GPU with bfloat16: no CUDA GPU is in use; drop --bf16"),
+    (["--attn_implementation", "flash_attention_2"], "--attn_implementation flash_attention_2 needs a CUDA GPU and none is in use; use sdpa"),
     (["--attn_implementation", "flash"], "unknown --attn_implementation 'flash'; choose from: sdpa, eager"),
 ])
-def test_gpu_only_flags_are_refused_on_cpu(run, tmp_path, flags, message):
+def test_gpu_only_flags_are_refused_on_cpu(on_cpu, run, tmp_path, flags, message):
     assert message in run(write_rows(tmp_path / "train.jsonl", GOOD_ROWS), flags)
 
 
-@no_gpu
-def test_fewshot_half_precision_is_refused_on_cpu(fewshot_gpt2, fewshot_files, tmp_path):
-    with pytest.raises(UserError, match="--dtype bfloat16 needs a GPU"):
+def test_fewshot_half_precision_is_refused_on_cpu(on_cpu, fewshot_gpt2, fewshot_files, tmp_path):
+    with pytest.raises(UserError, match="--dtype bfloat16 needs a CUDA GPU and none is in use"):
         load_script("fewshot").main(["--model_name_or_path", fewshot_gpt2, "--validation_file", fewshot_files["validation"],
                                      "--shots", "0", "--dtype", "bfloat16", "--output_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
@@ -210,7 +216,7 @@ def test_census_findings_are_clean_errors(tiny_gpt2, fewshot_files, tmp_path):
     """Three inputs `benchmarks/bad_input_census.py` once found crashing, now one-line errors."""
     deep = tmp_path / "deep.jsonl"
     deep.write_text('{"prompt": ' + "[" * 5000 + "]" * 5000 + "}\n")
-    with pytest.raises(UserError, match="line 1 is not JSON"):
+    with pytest.raises(UserError, match="line 1 nests JSON more than 100 levels deep"):
         load_script("generate").main(["--model_name_or_path", tiny_gpt2, "--prompts_file", str(deep)])
     with pytest.raises(UserError, match="--block_size must be at least 1, got -3"):
         load_script("finetune_lm").main(["--model_name_or_path", tiny_gpt2, "--train_file", fewshot_files["train"],
@@ -219,3 +225,16 @@ def test_census_findings_are_clean_errors(tiny_gpt2, fewshot_files, tmp_path):
         load_script("fewshot").main(["--model_name_or_path", tiny_gpt2, "--validation_file", fewshot_files["validation"],
                                      "--shots", "-1", "--output_dir", str(tmp_path / "fs")])
     assert not any(tmp_path.glob("lm")) and not any(tmp_path.glob("fs"))
+
+
+@pytest.mark.parametrize("depth, refused", [(100, False), (101, True), (5000, True), (200000, True)])
+def test_json_nesting_has_one_limit_on_every_python(depth, refused):
+    """3.11 hits RecursionError on a few thousand levels and 3.12 parses them: our limit is 100 on both."""
+    from finetune.jsonio import JSONTooDeep, loads_bounded
+
+    text = '{"prompt": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    if refused:
+        with pytest.raises(JSONTooDeep, match="more than 100 levels deep"):
+            loads_bounded(text)
+    else:
+        assert isinstance(loads_bounded(text)["prompt"], list)
