@@ -71,7 +71,9 @@ def main(argv=None) -> dict:
     from transformers import pipeline
 
     generator = pipeline("text-generation", model=model, tokenizer=tokenizer)
-    decoding = {"max_new_tokens": args.max_new_tokens, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    # max_length=None: older Transformers pipelines also set max_length=20 and warned on every call that both were set.
+    decoding = {"max_new_tokens": args.max_new_tokens, "max_length": None, "do_sample": False, "temperature": None,
+                "top_p": None, "top_k": None}
     generator(prompts[0], **decoding, return_full_text=False)  # warm-up, both sides share the model
     started = time.perf_counter()
     theirs = [generator(p, **decoding, return_full_text=False)[0]["generated_text"] for p in prompts]
