@@ -7,6 +7,8 @@ Training (the `Trainer`), few-shot scoring and generation all ask here, so `acce
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -38,20 +40,30 @@ def cuda_usable(use_cpu: bool = False) -> bool:
     return torch.cuda.is_available() and not cpu_forced(use_cpu)
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    """Whether `error` says the accelerator (or the host) ran out of memory for a batch."""
-    from accelerate.utils.memory import should_reduce_batch_size
+def run_in_batches(items: list, rows: int, work: Callable[[list], None], shrink: bool) -> tuple[int, int]:
+    """Call `work` on consecutive slices of `items`, `rows` at a time.
 
-    return isinstance(error, torch.OutOfMemoryError) or should_reduce_batch_size(error)
+    With `shrink` (an automatic batch size), a slice that runs out of memory is retried at half the rows,
+    and so is every later slice: Accelerate's `find_executable_batch_size` without starting over. A batch
+    size the user chose (`shrink=False`) is never changed; its out-of-memory error goes up as it came.
+    Returns `(rows, largest)`: the rows a slice may have now and the largest slice that ran.
+    """
+    from accelerate.utils.memory import clear_device_cache, should_reduce_batch_size
 
-
-def release_memory() -> None:
-    """Give cached accelerator memory back after an out-of-memory error, before a smaller retry."""
-    import gc
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    start, largest = 0, 0
+    while start < len(items):
+        batch = items[start : start + rows]
+        try:
+            work(batch)
+        except Exception as error:
+            if not shrink or rows == 1 or not should_reduce_batch_size(error):
+                raise
+            clear_device_cache(garbage_collection=True)
+            rows //= 2
+            continue
+        largest = max(largest, len(batch))
+        start += len(batch)
+    return rows, largest
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

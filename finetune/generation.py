@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .device import execution_device, is_out_of_memory, release_memory, to_device
+from .device import execution_device, run_in_batches, to_device
 from .errors import UserError
 from .models import ModelArguments, load_model, load_tokenizer
 
@@ -200,28 +200,20 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     outputs: list[list[str]] = [[] for _ in prompts]
     rows = args.batch_size or (AUTO_GPU_BATCH if model.device.type == "cuda" else AUTO_CPU_BATCH)
-    start = 0
-    while start < len(order):
-        batch = order[start : start + rows]
+
+    def generate_batch(batch: list[int]) -> None:
         inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
         inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
-        try:
-            generated = model.generate(
-                **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer,
-                streamer=streamer,
-            )
-        except Exception as error:
-            if args.batch_size is not None or not is_out_of_memory(error) or rows == 1:
-                raise
-            release_memory()
-            rows //= 2  # this batch again, and every later one, half as big
-            continue
+        generated = model.generate(
+            **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer, streamer=streamer
+        )
         new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()  # one copy back per batch
         for row, tokens in enumerate(new_tokens):
             prompt_index = batch[row // args.num_return_sequences]
             text = tokenizer.decode(tokens[: budgets[prompt_index]], skip_special_tokens=True)
             outputs[prompt_index].append(cut_at_stop(text, args.stop))
-        start += len(batch)
+
+    run_in_batches(order, rows, generate_batch, shrink=args.batch_size is None)
     return outputs
 
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 import torch
 from tqdm.auto import tqdm
 
-from finetune.device import is_out_of_memory, release_memory, to_device
+from finetune.device import run_in_batches, to_device
 
 REDUCTIONS = ("sum", "mean")
 
@@ -150,22 +150,19 @@ class LabelScorer:
         # Longest first: similar lengths share a batch (little padding), and the first batch is the
         # largest, so an automatic batch size that fits it fits every later one.
         order = sorted(indices, key=lambda i: -len(prompts[i]))
-        start = 0
-        while start < len(order):
-            width = len(prompts[order[start]]) - prefix_length
-            rows = self.batch_size or min(auto_batch_rows(self.device, width), self.max_rows or len(order))
-            batch = order[start:start + rows]
-            try:
-                scores[batch] = self._score_batch([prompts[i][prefix_length:] for i in batch], prefix_length, prefix_cache)
-            except Exception as error:
-                if self.batch_size is not None or not is_out_of_memory(error) or rows == 1:
-                    raise
-                release_memory()
-                self.max_rows = max(1, rows // 2)  # this batch again, and every later one, at most half as big
-                continue
-            self.rows_used = max(self.rows_used or 0, len(batch))
-            start += len(batch)
+        if not order:
+            return
+        rows = self.batch_size or min(auto_batch_rows(self.device, len(prompts[order[0]]) - prefix_length),
+                                      self.max_rows or len(order))
+
+        def score(batch: list[int]) -> None:
+            scores[batch] = self._score_batch([prompts[i][prefix_length:] for i in batch], prefix_length, prefix_cache)
             bar.update(len(batch))
+
+        fitted, largest = run_in_batches(order, rows, score, shrink=self.batch_size is None)
+        if fitted < rows:
+            self.max_rows = fitted  # the device ran out of memory above this: later calls start here
+        self.rows_used = max(self.rows_used or 0, largest)
 
     def _score_batch(self, suffixes: list[list[int]], prefix_length: int, prefix_cache) -> torch.Tensor:
         batch, width = len(suffixes), max(len(s) for s in suffixes)
