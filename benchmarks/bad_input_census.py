@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.cli import parse_args, run_script
 from finetune.data import movie_review_files
-from finetune.outputs import atomic_write_json
 from finetune.scratch import build_gpt2
+from toolkit.cli import parse_args, run_script
+from toolkit.outputs import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

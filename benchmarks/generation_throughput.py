@@ -14,9 +14,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from finetune.cli import format_table, parse_args, run_script
-from finetune.generation import GenerationArguments, generate, load_generator
-from finetune.outputs import atomic_write_json
+from finetune.generation import GenerationArguments, generate
+from toolkit.causal_lm import load_generator
+from toolkit.cli import format_table, parse_args, run_script
+from toolkit.outputs import atomic_write_json
 
 PROMPTS = [
     "The best way to learn a new language is",

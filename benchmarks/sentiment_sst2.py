@@ -20,12 +20,13 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from finetune.classification import FinetuneTrainingArguments, train_classifier
-from finetune.cli import format_table, parse_args, run_script
+from finetune.classification import train_classifier
 from finetune.data import DataArguments
-from finetune.errors import UserError
-from finetune.models import ModelArguments
-from finetune.outputs import atomic_write_json
+from finetune.training import FinetuneTrainingArguments
+from toolkit.cli import format_table, parse_args, run_script
+from toolkit.errors import UserError
+from toolkit.models import ModelArguments
+from toolkit.outputs import atomic_write_json
 
 
 @dataclass

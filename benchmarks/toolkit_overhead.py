@@ -167,8 +167,17 @@ def run_at_ref(ref: str, repeats: int) -> dict:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], capture_output=True)
 
 
+def _cli():
+    """The argument parser and script runner; the `--raw` side also runs on revisions from before `toolkit/`."""
+    try:
+        from toolkit import cli
+    except ImportError:
+        from finetune import cli
+    return cli
+
+
 def main(argv=None) -> dict:
-    from finetune.cli import parse_args
+    parse_args = _cli().parse_args
 
     (args,) = parse_args((BenchmarkArguments,), argv)
     if args.raw:
@@ -178,8 +187,8 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from finetune.cli import format_table
-    from finetune.outputs import atomic_write_json
+    from toolkit.cli import format_table
+    from toolkit.outputs import atomic_write_json
 
     now = measure(args.repeats)
     before = run_at_ref(args.compare_ref, args.repeats) if args.compare_ref else None
@@ -200,6 +209,4 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path.cwd()))
-    from finetune.cli import run_script
-
-    run_script(main)
+    _cli().run_script(main)

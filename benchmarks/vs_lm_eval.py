@@ -21,14 +21,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.cli import format_table, parse_args, run_script
-from finetune.errors import UserError
-from finetune.generation import load_generator
-from finetune.outputs import atomic_write_json
 from prompts.classifier import FewShotClassifier, FewShotConfig, LabelledExamples
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.lm_eval_task import write_lm_eval_task
 from prompts.template import load_template
+from toolkit.causal_lm import load_generator
+from toolkit.cli import format_table, parse_args, run_script
+from toolkit.errors import UserError
+from toolkit.outputs import atomic_write_json
 
 TASK = "finetune_toolkit_sst2"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from .errors import UserError
+from toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")

@@ -3,119 +3,20 @@
 from __future__ import annotations
 
 import logging
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from accelerate import PartialState
-from transformers import (
-    AutoModelForSequenceClassification,
-    DataCollatorWithPadding,
-    Trainer,
-    TrainingArguments,
-    default_data_collator,
-    set_seed,
-)
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, default_data_collator
 
-from .checkpoints import last_complete_checkpoint, resume_point
-from .device import cuda_usable
+from toolkit.errors import UserError
+from toolkit.metrics import compute_classification_metrics
+from toolkit.models import ModelArguments, align_pad_token, load_model, load_tokenizer
+from toolkit.outputs import atomic_write_jsonl
+
 from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification
-from .errors import Interrupted, UserError
-from .metrics import compute_classification_metrics
-from .models import ModelArguments, align_pad_token, load_model, load_tokenizer
-from .outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
+from .training import FinetuneTrainingArguments, finish_run, log_metrics, quiet_logs, start_run, train_and_save
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FinetuneTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus the few options our scripts add."""
-
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Write into --output_dir even if it already holds files."}
-    )
-    group_by_length: bool = field(
-        default=False,
-        metadata={"help": "Batch inputs of similar length together (less padding, faster; same as "
-                  "--train_sampling_strategy group_by_length)."},
-    )
-    evaluate_before_training: bool = field(
-        default=False, metadata={"help": "Also evaluate before training (keys eval_before_training_*)."}
-    )
-    print_metrics: bool = field(
-        default=True, metadata={"help": "Print the metric blocks of each stage (--print_metrics false: only all_results.json)."}
-    )
-
-    def __post_init__(self):
-        if self.group_by_length:
-            self.train_sampling_strategy = "group_by_length"
-        check_hardware_flags(self.fp16, self.bf16, self.torch_compile, self.use_cpu)
-        if self.disable_tqdm is None and not sys.stderr.isatty():
-            self.disable_tqdm = True  # in a log file a bar is hundreds of half-lines; the logged metrics remain
-        if cuda_usable(self.use_cpu):
-            if self.tf32 is None and torch.cuda.get_device_capability()[0] >= 8:
-                self.tf32 = True  # Ampere and newer: float32 matmuls on tensor cores, as PyTorch recommends for training
-        else:
-            self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
-        super().__post_init__()
-
-
-def check_hardware_flags(fp16: bool, bf16: bool, torch_compile: bool, use_cpu: bool = False) -> None:
-    """Refuse precision and compilation flags the chosen device cannot honour, with the reason and the fix."""
-    import shutil
-
-    cuda = cuda_usable(use_cpu)
-    if fp16 and not cuda:
-        raise UserError("--fp16 needs a CUDA GPU and none is in use; drop --fp16 to train in float32")
-    if bf16 and not (cuda and torch.cuda.is_bf16_supported()):
-        where = "this GPU has no bfloat16 (it needs Ampere or newer); use --fp16" if cuda else "no CUDA GPU is in use; drop --bf16"
-        raise UserError(f"--bf16 needs a GPU with bfloat16: {where}")
-    if torch_compile and not cuda and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
-        raise UserError("--torch_compile needs a CUDA GPU or a C++ compiler for the CPU backend; install g++ or drop --torch_compile")
-
-
-def splits_needed(args: TrainingArguments) -> tuple[str, ...]:
-    """The data splits a run needs, from --do_train / --do_eval / --do_predict."""
-    need = tuple(split for split, wanted in (("train", args.do_train), ("validation", args.do_eval), ("test", args.do_predict)) if wanted)
-    if not need:
-        raise UserError("nothing to do; pass --do_train, --do_eval and/or --do_predict")
-    return need
-
-
-def quiet_logs(trainer: Trainer) -> None:
-    """With `--print_metrics false`, no per-log dict lines either (the `Trainer` prints them when bars are off)."""
-    if not getattr(trainer.args, "print_metrics", True):
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-
-
-def log_metrics(trainer: Trainer, split: str, metrics: dict) -> None:
-    """The `Trainer`'s metric block for `split`, unless `--print_metrics false`."""
-    if getattr(trainer.args, "print_metrics", True):
-        trainer.log_metrics(split, metrics)
-
-
-def train_and_save(trainer: Trainer) -> dict[str, float]:
-    """Train (resuming when asked), save model, tokenizer and trainer state; return the train metrics."""
-    try:
-        train_result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
-    except KeyboardInterrupt:
-        checkpoint = last_complete_checkpoint(trainer.args.output_dir)
-        if checkpoint is None:
-            raise Interrupted("stopped by Ctrl-C before the first checkpoint (--save_steps); nothing to resume from") from None
-        raise Interrupted(
-            f"stopped by Ctrl-C; the last checkpoint is {checkpoint}; run the same command again to resume from it "
-            f"(or pass --resume_from_checkpoint {checkpoint})"
-        ) from None
-    trainer.save_model()
-    metrics = dict(train_result.metrics, train_samples=len(trainer.train_dataset))
-    log_metrics(trainer, "train", metrics)
-    trainer.save_state()
-    return metrics
 
 
 def train_classifier(
@@ -127,16 +28,7 @@ def train_classifier(
     before anything is written. Returns the metrics, also saved to `<output_dir>/all_results.json`
     under the Trainer's keys (`train_runtime`, `eval_accuracy`, `eval_f1`, ...).
     """
-    training_args.resume_from_checkpoint = resume_point(
-        training_args.output_dir, training_args.resume_from_checkpoint, training_args.overwrite_output_dir, training_args.do_train
-    )
-    output_dir = check_output_dir(
-        training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint)
-    )
-    # Under `accelerate launch`, no process may write before every process has checked the directory.
-    PartialState().wait_for_everyone()
-    need = splits_needed(training_args)
-    set_seed(training_args.seed)
+    output_dir, need = start_run(training_args)
     data = load_classification_data(data_args, need, seed=training_args.seed)
     tokenizer = load_tokenizer(model_args)
     if training_args.do_train:
@@ -185,9 +77,7 @@ def train_classifier(
         results.update(metrics)
     if training_args.do_predict:
         results.update(_predict(trainer, data, tokenized["test"], output_dir))
-    if trainer.is_world_process_zero():
-        atomic_write_json(output_dir / "all_results.json", results)
-    return results
+    return finish_run(trainer, output_dir, results)
 
 
 def _load_trained_classifier(model_args: ModelArguments, data: ClassificationData):

@@ -15,16 +15,14 @@ from typing import Literal
 
 import datasets
 from datasets import DatasetDict
-from accelerate import PartialState
-from transformers import AutoModelForCausalLM, Trainer, default_data_collator, set_seed
+from transformers import AutoModelForCausalLM, Trainer, default_data_collator
 
-from .checkpoints import resume_point
-from .classification import FinetuneTrainingArguments, log_metrics, quiet_logs, splits_needed, train_and_save
-from .data import BUILDERS, check_data_file, load_data_file
-from .errors import UserError
-from .generation import context_length
-from .models import ModelArguments, align_pad_token, load_model, load_tokenizer
-from .outputs import atomic_write_json, check_output_dir
+from toolkit.causal_lm import context_length
+from toolkit.datafiles import BUILDERS, check_data_file, load_data_file, load_raw_splits
+from toolkit.errors import UserError
+from toolkit.models import ModelArguments, align_pad_token, load_model, load_tokenizer
+
+from .training import FinetuneTrainingArguments, finish_run, log_metrics, quiet_logs, start_run, train_and_save
 
 LM_BUILDERS = {**BUILDERS, ".txt": "text"}
 
@@ -78,10 +76,7 @@ def load_text_splits(args: LMDataArguments, need: tuple[str, ...], seed: int = 4
     splits = DatasetDict()
     sources: dict[str, str] = {}
     if args.dataset_name:
-        from .data import DataArguments, load_raw_splits
-
-        raw, sources = load_raw_splits(DataArguments(dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name,
-                                                     dataset_cache_dir=args.dataset_cache_dir), need=())
+        raw, sources = load_raw_splits({}, (), args.dataset_name, args.dataset_config_name, args.dataset_cache_dir)
         splits.update({name: raw[name] for name in ("train", "validation") if name in raw})
     for split, path in (("train", args.train_file), ("validation", args.validation_file)):
         if path:
@@ -172,16 +167,8 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     `eval_before_training_perplexity`, `train_runtime`, ...) to `output_dir`, which then loads in
     `pipeline("text-generation", model=output_dir)`.
     """
-    training_args.resume_from_checkpoint = resume_point(
-        training_args.output_dir, training_args.resume_from_checkpoint, training_args.overwrite_output_dir, training_args.do_train
-    )
-    output_dir = check_output_dir(
-        training_args.output_dir, training_args.overwrite_output_dir or bool(training_args.resume_from_checkpoint)
-    )
-    # Under `accelerate launch`, no process may write before every process has checked the directory.
-    PartialState().wait_for_everyone()
-    need = tuple(split for split in splits_needed(training_args) if split != "test")
-    set_seed(training_args.seed)
+    output_dir, need = start_run(training_args)
+    need = tuple(split for split in need if split != "test")
     splits = load_text_splits(data_args, need, seed=training_args.seed)
     tokenizer = load_tokenizer(model_args)
     model = load_model(AutoModelForCausalLM, model_args)
@@ -218,6 +205,4 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
         metrics.update(eval_perplexity=perplexity(metrics["eval_loss"]), eval_samples=len(blocks["validation"]))
         log_metrics(trainer, "eval", metrics)
         results.update(metrics)
-    if trainer.is_world_process_zero():
-        atomic_write_json(output_dir / "all_results.json", results)
-    return results
+    return finish_run(trainer, output_dir, results)

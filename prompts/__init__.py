@@ -1,7 +1,7 @@
 """Few-shot in-context learning with causal LMs: templates, verbalizers, demonstration selection,
 label scoring by log-probability (with shared-prefix KV-cache reuse), contextual calibration, sweeps and plots.
 
-    from finetune.generation import load_generator
+    from toolkit.causal_lm import load_generator
     from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 
     model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")

@@ -1,6 +1,6 @@
 """`FewShotClassifier`: predict labels with a causal LM from a template, a verbalizer and demonstrations.
 
-    from finetune.generation import load_generator
+    from toolkit.causal_lm import load_generator
     from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 
     model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")
@@ -20,8 +20,8 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 
-from finetune.errors import UserError
-from finetune.generation import context_length
+from toolkit.causal_lm import context_length
+from toolkit.errors import UserError
 
 from . import selection
 from .calibration import CONTENT_FREE_INPUTS, calibrate, content_free_probabilities, label_probabilities

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import datasets
 
-from finetune.data import DataArguments, load_raw_splits
-from finetune.errors import UserError
+from toolkit.datafiles import load_raw_splits
+from toolkit.errors import UserError
 
 from .classifier import LabelledExamples
 from .template import PromptTemplate
@@ -41,10 +41,9 @@ class FewShotDataArguments:
 def load_fewshot_data(args: FewShotDataArguments, template: PromptTemplate, need_pool: bool
                       ) -> tuple[LabelledExamples | None, LabelledExamples]:
     """The pool (None when not needed and not given) and the evaluation examples, checked against `template`."""
-    raw_args = DataArguments(dataset_name=args.dataset_name, dataset_config_name=args.dataset_config_name,
-                             train_file=args.train_file, validation_file=args.validation_file,
-                             dataset_cache_dir=args.dataset_cache_dir)
-    splits, sources = load_raw_splits(raw_args, ("train",) if need_pool else ())
+    splits, sources = load_raw_splits({"train": args.train_file, "validation": args.validation_file},
+                                      ("train",) if need_pool else (), args.dataset_name, args.dataset_config_name,
+                                      args.dataset_cache_dir)
     if "validation" not in splits:
         raise UserError("no evaluation data; pass --validation_file FILE (or a dataset with a validation split)")
     columns = _field_columns(args, template)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finetune.errors import UserError
-from finetune.outputs import atomic_write_text
+from toolkit.errors import UserError
+from toolkit.outputs import atomic_write_text
 
 from .template import PromptTemplate
 

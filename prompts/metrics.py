@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finetune.metrics import classification_scores
+from toolkit.metrics import classification_scores
 
 
 def fewshot_scores(predictions: list[int], references: list[int], label_names: list[str]) -> dict[str, float]:

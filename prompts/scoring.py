@@ -21,7 +21,7 @@ from collections import defaultdict
 import torch
 from tqdm.auto import tqdm
 
-from finetune.device import run_in_batches, to_device
+from toolkit.device import run_in_batches, to_device
 
 REDUCTIONS = ("sum", "mean")
 

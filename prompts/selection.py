@@ -19,7 +19,7 @@ from collections import Counter
 
 import torch
 
-from finetune.errors import UserError
+from toolkit.errors import UserError
 
 SELECTIONS = ("random", "balanced", "first_n", "indices", "nearest")
 ORDERINGS = ("as_selected", "random", "grouped")
@@ -130,7 +130,7 @@ def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64)
     from tqdm.auto import tqdm
     from transformers import AutoModel
 
-    from finetune.models import ModelArguments, load_model, load_tokenizer
+    from toolkit.models import ModelArguments, load_model, load_tokenizer
 
     args = ModelArguments(model_name_or_path=encoder_name)
     tokenizer, model = load_tokenizer(args), load_model(AutoModel, args).eval()

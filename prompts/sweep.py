@@ -23,9 +23,9 @@ from pathlib import Path
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-from finetune.errors import UserError
-from finetune.models import ModelArguments
-from finetune.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from toolkit.errors import UserError
+from toolkit.models import ModelArguments
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
 from .calibration import CONTENT_FREE_INPUTS
 from .classifier import LABEL_SCORINGS, MODES, FewShotClassifier, FewShotConfig
@@ -215,7 +215,7 @@ def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> N
 
 
 def _run_pending(args, templates, data, settings, output_dir, main: bool) -> list[dict]:
-    from finetune.generation import load_generator
+    from toolkit.causal_lm import load_generator
 
     runs = plan(args)
     records = {run.key: _read_json(output_dir / "runs" / f"{run.key}.json") for run in runs}

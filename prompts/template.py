@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune.errors import UserError
-from finetune.jsonio import loads_bounded
+from toolkit.errors import UserError
+from toolkit.jsonio import loads_bounded
 
 from .verbalizer import Verbalizer
 

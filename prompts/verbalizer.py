@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from finetune.errors import UserError
+from toolkit.errors import UserError
 
 
 @dataclass

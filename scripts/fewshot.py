@@ -11,10 +11,10 @@ to --output_dir; rerunning the same command resumes. A .json/.yaml config file w
 
 from accelerate import PartialState
 
-from finetune.cli import format_table, parse_args, run_script
 from prompts.data import FewShotDataArguments
 from prompts.summary import summarise, summary_table_rows
 from prompts.sweep import SweepArguments, run_sweep
+from toolkit.cli import format_table, parse_args, run_script
 
 
 def main(argv=None) -> list[dict]:

@@ -9,10 +9,11 @@ Writes the model, tokenizer and `all_results.json` to --output_dir; with --do_pr
 --test_file, also `predictions.jsonl`. Run with --help for every option.
 """
 
-from finetune.classification import FinetuneTrainingArguments, train_classifier
-from finetune.cli import format_table, parse_args, run_script
+from finetune.classification import train_classifier
 from finetune.data import DataArguments
-from finetune.models import ModelArguments
+from finetune.training import FinetuneTrainingArguments
+from toolkit.cli import format_table, parse_args, run_script
+from toolkit.models import ModelArguments
 
 SUMMARY_KEYS = ["eval_accuracy", "eval_f1", "eval_precision", "eval_recall", "predict_accuracy", "train_runtime", "train_samples_per_second"]
 

@@ -9,10 +9,10 @@
 parquet files take --text_column. The saved directory loads in pipeline("text-generation").
 """
 
-from finetune.classification import FinetuneTrainingArguments
-from finetune.cli import format_table, parse_args, run_script
 from finetune.language_modeling import LMDataArguments, train_causal_lm
-from finetune.models import ModelArguments
+from finetune.training import FinetuneTrainingArguments
+from toolkit.cli import format_table, parse_args, run_script
+from toolkit.models import ModelArguments
 
 SUMMARY_KEYS = ["eval_before_training_perplexity", "eval_perplexity", "eval_loss", "train_runtime", "block_size"]
 

@@ -15,12 +15,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.cli import parse_args, run_script
-from finetune.errors import UserError
-from finetune.jsonio import JSONTooDeep, loads_bounded
-from finetune.generation import GenerationArguments, generate, load_generator
-from finetune.models import ModelArguments
-from finetune.outputs import atomic_write_jsonl
+from finetune.generation import GenerationArguments, generate
+from toolkit.causal_lm import load_generator
+from toolkit.cli import parse_args, run_script
+from toolkit.errors import UserError
+from toolkit.jsonio import JSONTooDeep, loads_bounded
+from toolkit.models import ModelArguments
+from toolkit.outputs import atomic_write_jsonl
 
 
 @dataclass

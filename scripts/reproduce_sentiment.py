@@ -12,12 +12,13 @@ them wins. Without --train_file or --dataset_name the data is SST-2 from the Hub
 
 import sys
 
-from finetune.classification import FinetuneTrainingArguments, train_classifier
-from finetune.cli import format_table, parse_args, run_script
+from finetune.classification import train_classifier
 from finetune.data import DataArguments
-from finetune.errors import UserError
-from finetune.models import ModelArguments
 from finetune.presets import PRESETS, SST2_HUB, preset_flags
+from finetune.training import FinetuneTrainingArguments
+from toolkit.cli import format_table, parse_args, run_script
+from toolkit.errors import UserError
+from toolkit.models import ModelArguments
 
 
 def _take_preset(argv: list[str]) -> tuple[str, list[str]]:

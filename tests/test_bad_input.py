@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, load_script, write_rows
 
-from finetune.errors import UserError
+from toolkit.errors import UserError
 
 GOOD_ROWS = [{"text": "a fine film", "label": 1}, {"text": "a dull film", "label": 0}]
 
@@ -199,9 +199,9 @@ def test_fewshot_half_precision_is_refused_on_cpu(on_cpu, fewshot_gpt2, fewshot_
 def test_sdpa_and_eager_attention_give_the_same_scores(fewshot_gpt2):
     import torch
 
-    from finetune.generation import load_generator
-    from finetune.models import ModelArguments
     from prompts.scoring import LabelScorer
+    from toolkit.causal_lm import load_generator
+    from toolkit.models import ModelArguments
 
     scores = []
     for kernel in ("sdpa", "eager"):
@@ -230,7 +230,7 @@ def test_census_findings_are_clean_errors(tiny_gpt2, fewshot_files, tmp_path):
 @pytest.mark.parametrize("depth, refused", [(100, False), (101, True), (5000, True), (200000, True)])
 def test_json_nesting_has_one_limit_on_every_python(depth, refused):
     """3.11 hits RecursionError on a few thousand levels and 3.12 parses them: our limit is 100 on both."""
-    from finetune.jsonio import JSONTooDeep, loads_bounded
+    from toolkit.jsonio import JSONTooDeep, loads_bounded
 
     text = '{"prompt": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
     if refused:

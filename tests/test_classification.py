@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import fast_training_flags, load_script, sentiment_rows, write_rows
 
-from finetune.metrics import classification_scores
+from toolkit.metrics import classification_scores
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoint_problem, last_complete_checkpoint, resume_point
-
-from conftest import ROOT
 
 
 def _command(model, files, output_dir, script="finetune_classifier.py", max_steps=48):
@@ -110,7 +109,7 @@ def test_a_half_written_checkpoint_is_ignored_and_never_loaded(uninterrupted, tm
 
 
 def test_resuming_from_an_incomplete_checkpoint_is_refused(tmp_path):
-    from finetune.errors import UserError
+    from toolkit.errors import UserError
 
     (tmp_path / "checkpoint-3").mkdir()
     with pytest.raises(UserError, match="no readable trainer_state.json"):
@@ -177,8 +176,8 @@ def test_a_killed_sweep_finishes_only_the_remaining_runs_with_the_same_table(see
 def test_a_full_disk_gives_one_clear_error_and_keeps_the_previous_results(tmp_path, monkeypatch):
     import errno
 
-    from finetune.errors import UserError
-    from finetune.outputs import atomic_write_json
+    from toolkit.errors import UserError
+    from toolkit.outputs import atomic_write_json
 
     path = atomic_write_json(tmp_path / "results.json", {"accuracy": 0.9})
 
@@ -193,7 +192,7 @@ def test_a_full_disk_gives_one_clear_error_and_keeps_the_previous_results(tmp_pa
 
 
 def test_scripts_turn_a_full_disk_inside_the_trainer_into_one_line(tmp_path):
-    script = ("import errno, sys; sys.argv=['x']; from finetune.cli import run_script\n"
+    script = ("import errno, sys; sys.argv=['x']; from toolkit.cli import run_script\n"
               "def main(): raise OSError(errno.ENOSPC, 'No space left on device', '/out/model.safetensors')\n"
               "run_script(main)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
@@ -205,7 +204,7 @@ def test_scripts_turn_a_full_disk_inside_the_trainer_into_one_line(tmp_path):
 def test_trust_remote_code_is_off_by_default_and_warns_naming_the_repository(tiny_gpt2, caplog):
     import logging
 
-    from finetune.models import ModelArguments, pretrained_kwargs
+    from toolkit.models import ModelArguments, pretrained_kwargs
 
     assert pretrained_kwargs(ModelArguments(tiny_gpt2), tiny_gpt2)["trust_remote_code"] is False
     with caplog.at_level(logging.WARNING):

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from finetune.errors import UserError
-from finetune.generation import load_generator
-from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
-
 from conftest import ROOT, load_script, write_rows
+
+from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
+from toolkit.causal_lm import load_generator
+from toolkit.errors import UserError
 
 fewshot = load_script("fewshot")
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetune.data import DataArguments, load_classification_data
-from finetune.errors import UserError
 from prompts import PromptTemplate, Verbalizer, load_template
 from prompts.data import FewShotDataArguments, load_fewshot_data
+from toolkit.errors import UserError
 
 VERBALIZER = Verbalizer({"negative": ["negative"], "positive": ["positive"]})
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

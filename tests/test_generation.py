@@ -6,8 +6,9 @@ import json
 import pytest
 from conftest import load_script
 
-from finetune.errors import UserError
-from finetune.generation import GenerationArguments, generate, load_generator
+from finetune.generation import GenerationArguments, generate
+from toolkit.causal_lm import load_generator
+from toolkit.errors import UserError
 
 PROMPTS = ["the cat", "a bird sang in the", "the children played in the park until"]
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import LM_CORPUS, load_script
 
-from finetune.errors import UserError
+from toolkit.errors import UserError
 
 
 @pytest.fixture(scope="module")

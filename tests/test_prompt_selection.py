@@ -4,9 +4,8 @@ from collections import Counter
 
 import pytest
 
-from finetune.errors import UserError
-from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
-from prompts import selection
+from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template, selection
+from toolkit.errors import UserError
 
 NAMES = ["a", "b", "c"]
 LABELS = [0] * 10 + [1] * 10 + [2] * 3
@@ -84,7 +83,7 @@ def test_nearest_by_encoder_embeddings_with_calibration_matches_the_uncached_pat
 
     import torch
 
-    from finetune.generation import load_generator
+    from toolkit.causal_lm import load_generator
 
     model, tokenizer = load_generator(fewshot_gpt2)
     rows = [json.loads(line) for line in Path(fewshot_files["train"]).read_text().splitlines()]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from finetune.errors import UserError
 from prompts import PromptTemplate, Verbalizer, load_template
+from toolkit.errors import UserError
 
 DEMOS = [({"text": "Dull."}, 0), ({"text": "A gem."}, 1)]
 

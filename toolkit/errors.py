@@ -5,7 +5,7 @@ class UserError(Exception):
     """Bad input: a missing file, an unknown column, a model that cannot be found, ...
 
     The message is a single sentence that names the problem and the fix. Scripts print it as one
-    line on stderr and exit with status 2 (see `finetune.cli.run_script`).
+    line on stderr and exit with status 2 (see `toolkit.cli.run_script`).
     """
 
 
