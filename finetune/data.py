@@ -13,6 +13,7 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, DatasetDict
 
+from toolkit.columns import UnknownLabel, check_text_column, encode_labels, label_value
 from toolkit.datafiles import load_raw_splits
 from toolkit.errors import UserError
 
@@ -100,18 +101,6 @@ def choose_text_columns(args: DataArguments, columns: list[str], source: str) ->
     return chosen
 
 
-def _check_texts(dataset: datasets.Dataset, columns: list[str], source: str) -> None:
-    for column in columns:
-        for row, value in enumerate(dataset[column]):
-            if value is None or (isinstance(value, str) and not value.strip()):
-                raise UserError(f"{source!r} row {row + 1}: empty text in column {column!r}; fill or remove the row")
-            if not isinstance(value, str):
-                raise UserError(
-                    f"{source!r} row {row + 1}: column {column!r} holds {type(value).__name__} values, not text; "
-                    "pass the right --text_column"
-                )
-
-
 def _label_names(args: DataArguments, splits: DatasetDict, sources: dict[str, str]) -> list[str]:
     """Label names in id order: from --class_names, a ClassLabel feature, or the training labels."""
     if args.class_names:
@@ -131,7 +120,7 @@ def _label_names(args: DataArguments, splits: DatasetDict, sources: dict[str, st
         )
     if any(isinstance(v, bool) for v in values) or not all(isinstance(v, (str, int, float)) for v in values):
         raise UserError(f"labels in {sources[reference]!r} must be strings or integers; fix column {args.label_column!r}")
-    unique = sorted({int(v) if isinstance(v, float) else v for v in values}, key=lambda v: (isinstance(v, str), v))
+    unique = sorted({label_value(v) for v in values}, key=lambda v: (isinstance(v, str), v))
     if len(unique) < 2:
         raise UserError(f"{sources[reference]!r} has only one label ({unique}); classification needs at least two")
     return [str(v) for v in unique]
@@ -140,27 +129,14 @@ def _label_names(args: DataArguments, splits: DatasetDict, sources: dict[str, st
 def _encode_labels(
     dataset: datasets.Dataset, args: DataArguments, names: list[str], source: str, explicit: bool
 ) -> datasets.Dataset:
-    """Map label values to ids (checking each) and cast the column to `ClassLabel(names)`."""
+    """Map label values to ids (`toolkit.columns.encode_labels`) and cast the column to `ClassLabel(names)`."""
     feature = dataset.features[args.label_column]
-    index = {name: i for i, name in enumerate(names)}
-    ids = []
-    for row, value in enumerate(dataset[args.label_column]):
-        if value is None:
-            raise UserError(f"{source!r} row {row + 1}: missing label; fill it in or remove the row")
-        if isinstance(feature, ClassLabel):
-            value = feature.int2str(value) if 0 <= value < feature.num_classes else value
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if explicit and isinstance(value, int) and not isinstance(feature, ClassLabel):
-            label_id = value if 0 <= value < len(names) else None
-        else:
-            label_id = index.get(str(value))
-        if label_id is None:
-            raise UserError(
-                f"{source!r} row {row + 1}: label {value!r} is not in the label set {names}; fix the row or pass "
-                "--class_names with every label"
-            )
-        ids.append(label_id)
+    class_names = feature.names if isinstance(feature, ClassLabel) else None
+    try:
+        ids = encode_labels(dataset[args.label_column], names, source, ids_in_order=explicit and class_names is None,
+                            class_names=class_names)
+    except UnknownLabel as error:
+        raise UserError(f"{error}; fix the row or pass --class_names with every label") from None
     dataset = dataset.remove_columns(args.label_column).add_column(args.label_column, ids)
     return dataset.cast_column(args.label_column, ClassLabel(names=names))
 
@@ -187,7 +163,8 @@ def load_classification_data(args: DataArguments, need: tuple[str, ...] = ("trai
                 f"label column {args.label_column!r} is not in {sources[split]!r}; pass --label_column, one of: "
                 f"{', '.join(dataset.column_names)}"
             )
-        _check_texts(dataset, text_columns, sources[split])
+        for column in text_columns:
+            check_text_column(dataset[column], column, sources[split], "--text_column")
 
     names = _label_names(args, splits, sources)
     for split in list(splits):

@@ -18,6 +18,7 @@ from datasets import DatasetDict
 from transformers import AutoModelForCausalLM, Trainer, default_data_collator
 
 from toolkit.causal_lm import context_length
+from toolkit.columns import check_text_column
 from toolkit.datafiles import BUILDERS, check_data_file, load_data_file, load_raw_splits
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments, align_pad_token, load_model, load_tokenizer
@@ -102,11 +103,7 @@ def _documents(dataset: datasets.Dataset, column: str, source: str) -> datasets.
     """Keep the text column, drop empty documents; refuse non-text values and empty corpora."""
     if column not in dataset.column_names:
         raise UserError(f"text column {column!r} is not in {source!r}; pass --text_column, one of: {', '.join(dataset.column_names)}")
-    values = dataset[column]
-    for row, value in enumerate(values):
-        if value is not None and not isinstance(value, str):
-            raise UserError(f"{source!r} row {row + 1}: column {column!r} holds {type(value).__name__}, not text; pass the right --text_column")
-    keep = [i for i, value in enumerate(values) if value and value.strip()]
+    keep = check_text_column(dataset[column], column, source, "--text_column", skip_empty=True)
     if not keep:
         raise UserError(f"{source!r} holds no text; give a file with some")
     dataset = dataset.select(keep).select_columns([column])

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import datasets
 
+from toolkit.columns import UnknownLabel, check_text_column, encode_labels
 from toolkit.datafiles import load_raw_splits
 from toolkit.errors import UserError
 
@@ -84,42 +85,27 @@ def _examples(dataset: datasets.Dataset, source: str, columns: dict[str, str], l
                 f"{source!r} has no column {column!r} for the template field {name!r}; pass {flag} "
                 f"(columns: {', '.join(dataset.column_names)})"
             )
+    for name, column in columns.items():
+        check_text_column(dataset[column], column, source, "--text_columns")
     texts = {name: dataset[column] for name, column in columns.items()}
-    fields = []
-    for row in range(len(dataset)):
-        example = {}
-        for name, values in texts.items():
-            value = values[row]
-            if not isinstance(value, str) or not value.strip():
-                raise UserError(f"{source!r} row {row + 1}: column {columns[name]!r} must be non-empty text, got {value!r:.40}")
-            example[name] = value
-        fields.append(example)
+    fields = [{name: values[row] for name, values in texts.items()} for row in range(len(dataset))]
     return LabelledExamples(fields, _label_ids(dataset, label_column, source, template))
 
 
 def _label_ids(dataset: datasets.Dataset, column: str, source: str, template: PromptTemplate) -> list[int]:
+    """Label ids of the template (`toolkit.columns.encode_labels`: ids in the template's order, or label names)."""
     names = template.verbalizer.label_names
-    index = {name: i for i, name in enumerate(names)}
     feature = dataset.features[column]
-    values = dataset[column]
-    if isinstance(feature, datasets.ClassLabel):
-        values = [feature.names[v] if isinstance(v, int) and 0 <= v < len(feature.names) else v for v in values]
-    ids = []
-    for row, value in enumerate(values):
-        if isinstance(value, bool) or value is None:
-            raise UserError(f"{source!r} row {row + 1}: label {value!r} is not a label id or name of template {template.name!r}")
-        if isinstance(value, int):
-            if not 0 <= value < len(names):
-                raise UserError(
-                    f"{source!r} row {row + 1}: label {value} is not a label id of template {template.name!r} "
-                    f"(0..{len(names) - 1}: {', '.join(names)}); fix the data or the template's labels"
-                )
-            ids.append(value)
-        elif isinstance(value, str) and value in index:
-            ids.append(index[value])
-        else:
+    class_names = feature.names if isinstance(feature, datasets.ClassLabel) else None
+    try:
+        return encode_labels(dataset[column], names, source, ids_in_order=True, class_names=class_names)
+    except UnknownLabel as error:
+        if isinstance(error.value, int):
             raise UserError(
-                f"{source!r} row {row + 1}: label {value!r} has no verbalizer in template {template.name!r} "
-                f"(labels: {', '.join(names)}); add it to the template's labels or fix the data"
-            )
-    return ids
+                f"{source!r} row {error.row}: label {error.value} is not a label id of template {template.name!r} "
+                f"(0..{len(names) - 1}: {', '.join(names)}); fix the data or the template's labels"
+            ) from None
+        raise UserError(
+            f"{source!r} row {error.row}: label {error.value!r} has no verbalizer in template {template.name!r} "
+            f"(labels: {', '.join(names)}); add it to the template's labels or fix the data"
+        ) from None
