@@ -12,7 +12,6 @@ command, and compares the final weights (bitwise) and evaluation loss with the u
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess

@@ -14,7 +14,7 @@ difference between the two sides' label log-probabilities.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prompts.classifier import FewShotClassifier, FewShotConfig

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from toolkit.causal_lm import context_length, load_generator, prepare_tokenizer
+from toolkit.causal_lm import context_length, prepare_tokenizer
 from toolkit.device import run_in_batches, to_device
 from toolkit.errors import UserError
 

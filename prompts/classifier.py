@@ -67,6 +67,8 @@ class FewShotConfig:
     progress: bool = True
 
     def __post_init__(self):
+        self.demonstration_indices = self.demonstration_indices or None
+        self.content_free_inputs = tuple(self.content_free_inputs)
         if self.shots < 0:
             raise UserError(f"--shots must be >= 0, got {self.shots}")
         if self.batch_size is not None and self.batch_size < 1:

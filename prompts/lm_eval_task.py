@@ -37,7 +37,7 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
     columns = columns or {name: name for name in template.fields}
     if any(len(words) > 1 for words in template.verbalizer.words.values()):
         raise UserError("lm-eval scores one choice per label; use a template with one word per label")
-    if template._tail:
+    if template.text_after_label:
         raise UserError("lm-eval puts nothing after the answer; use a template whose demonstration ends with {label}")
     config = {
         "task": task_name,
@@ -49,15 +49,15 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
         "validation_split": "validation",
         "fewshot_split": "train",
         "fewshot_config": {"sampler": sampler},
-        "doc_to_text": _jinja(template._query, columns),
+        "doc_to_text": _jinja(template.query_parts, columns),
         "doc_to_target": label_column,
         "doc_to_choice": [words[0] for words in template.verbalizer.words.values()],
         "target_delimiter": template.target_delimiter,
-        "fewshot_delimiter": template._separator,
+        "fewshot_delimiter": template.separator_text,
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }
-    if template._instruction:
-        config["description"] = template._instruction + template._separator
+    if template.instruction_text:
+        config["description"] = template.instruction_text + template.separator_text
     return config
 
 

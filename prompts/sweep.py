@@ -9,15 +9,13 @@ Zero-shot prompts have no demonstrations, so one zero-shot run serves every seed
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from accelerate import PartialState
@@ -25,19 +23,17 @@ from tqdm.auto import tqdm
 
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
 
 from .calibration import CONTENT_FREE_INPUTS
-from .classifier import LABEL_SCORINGS, MODES, FewShotClassifier, FewShotConfig
+from .classifier import FewShotClassifier, FewShotConfig
 from .data import FewShotDataArguments, load_fewshot_data
-from .metrics import fewshot_scores
+from .results import RESULT_FILES, prediction_rows, result_rows, run_rows, write_results
 from .selection import ORDERINGS, SELECTIONS, choose
-from .summary import summarise
 from .template import load_template
 
 logger = logging.getLogger(__name__)
 MANIFEST = "sweep.json"
-RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png")
 
 
 @dataclass
@@ -89,19 +85,20 @@ class SweepArguments:
             if not getattr(self, name):
                 raise UserError(f"--{name} needs at least one value")
         self.shots = list(dict.fromkeys(self.shots))
-        if min(self.shots) < 0:
-            raise UserError(f"--shots must be >= 0, got {min(self.shots)}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
-        for value, allowed, flag in ((self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
-            if value not in allowed:
-                raise UserError(f"unknown --{flag} {value!r}; choose from: {', '.join(allowed)}")
+        # FewShotConfig checks every per-run option once (shots, batch size, selection, ordering, scoring, mode).
         for selection in self.selection:
-            if selection not in SELECTIONS:
-                raise UserError(f"unknown --selection {selection!r}; choose from: {', '.join(SELECTIONS)}")
-        if self.mode == "generate" and self.calibrate:
-            raise UserError("--calibrate needs label scoring; drop it or use --mode score")
+            self.config_for(min(self.shots), self.seeds[0], selection)
         ModelArguments(self.model_name_or_path[0], attn_implementation=self.attn_implementation)  # checks the kernel
+
+    def config_for(self, shots: int, seed: int, selection: str, progress: bool = True) -> FewShotConfig:
+        """The `FewShotConfig` of one run: this sweep's options, with the run's shots, seed and selection."""
+        shared = {name: getattr(self, name) for name in RUN_OPTIONS}
+        return FewShotConfig(**shared, shots=shots, seed=seed, selection=selection, progress=progress)
+
+
+# Options a sweep passes unchanged to every run's FewShotConfig (the same names in both dataclasses).
+RUN_OPTIONS = tuple(sorted({f.name for f in fields(FewShotConfig)} & {f.name for f in fields(SweepArguments)}
+                           - {"shots", "seed", "selection", "progress"}))
 
 
 @dataclass(frozen=True)
@@ -144,11 +141,7 @@ def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templ
 
 def prepare_output_dir(args: SweepArguments, settings: dict) -> Path:
     """Create the output directory, resume the same sweep, refuse to mix in a different one."""
-    if not args.output_dir:
-        raise UserError("no output directory given; pass --output_dir DIR")
-    output_dir = Path(args.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UserError(f"output directory {str(output_dir)!r} is a file; pass another --output_dir")
+    output_dir = check_output_dir(args.output_dir, overwrite=True)  # the same sweep may always continue
     manifest = output_dir / MANIFEST
     if output_dir.is_dir() and any(output_dir.iterdir()):
         previous = _read_json(manifest) if manifest.is_file() else None
@@ -236,7 +229,7 @@ def _run_pending(args, templates, data, settings, output_dir, main: bool) -> lis
                     records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
                                                 args, output_dir, _run_settings(settings, run.key), main)
                     if main:
-                        write_results(output_dir, _rows(runs, records))
+                        write_results(output_dir, result_rows(runs, records))
                         if bar.disable:  # not a terminal: one line per finished run instead of a bar
                             row = records[run.key]["rows"][-1]
                             finished = sum(other.key in records for other in runs)
@@ -246,7 +239,7 @@ def _run_pending(args, templates, data, settings, output_dir, main: bool) -> lis
             del model
     finally:
         bar.close()  # before any error message, so that it stays the last line
-    rows = _rows(runs, records)
+    rows = result_rows(runs, records)
     if main:
         write_results(output_dir, rows, plots=True)
     return rows
@@ -259,70 +252,17 @@ def _run_settings(settings: dict, key: str) -> dict:
 def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: SweepArguments, output_dir: Path,
              settings: dict, main: bool = True) -> dict:
     pool, evaluation = data
-    config = FewShotConfig(
-        shots=run.shots, seed=run.seed, selection=run.selection, ordering=args.ordering,
-        demonstration_indices=args.demonstration_indices or None, label_scoring=args.label_scoring, calibrate=args.calibrate,
-        content_free_inputs=tuple(args.content_free_inputs), mode=args.mode, batch_size=args.batch_size,
-        reuse_prefix=args.reuse_prefix, embedding_model=args.embedding_model, max_new_tokens=args.max_new_tokens, chat=args.chat,
-        progress=main,
-    )
+    config = args.config_for(run.shots, run.seed, run.selection, progress=main)
     start = time.perf_counter()
     result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
     seconds = time.perf_counter() - start
-    names = template.verbalizer.label_names
     base = {"model": run.model, "parameters": parameters, "template": run.template, "shots": run.shots,
             "examples": len(evaluation), "seconds": round(seconds, 3),
             "examples_per_second": round(len(evaluation) / seconds, 3)}
-    if args.mode == "generate":
-        base["unmappable"] = result.unmappable
-    rows = [{**base, "calibrated": False, **fewshot_scores(result.predictions, evaluation.labels, names)}]
-    if result.calibrated_predictions is not None:
-        rows.append({**base, "calibrated": True, **fewshot_scores(result.calibrated_predictions, evaluation.labels, names)})
-    predictions = []
-    for i, label in enumerate(evaluation.labels):
-        entry = {"index": i, "label": label, "prediction": result.predictions[i], "demonstrations": result.demonstrations[i]}
-        if result.probabilities is not None:
-            entry["probabilities"] = [round(p, 6) for p in result.probabilities[i]]
-        if result.calibrated_predictions is not None:
-            entry["calibrated_prediction"] = result.calibrated_predictions[i]
-            entry["calibrated_probabilities"] = [round(p, 6) for p in result.calibrated_probabilities[i]]
-        if result.answers is not None:
-            entry["answer"] = result.answers[i]
-        predictions.append(entry)
+    rows = run_rows(base, result, evaluation.labels, template.verbalizer.label_names)
+    predictions = prediction_rows(result, evaluation.labels)
     record = {"settings": settings, "rows": rows, "example_prompt": result.example_prompt}
     if main:
         atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
         atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished
     return record
-
-
-def _rows(runs: list[Run], records: dict) -> list[dict]:
-    rows = []
-    for run in runs:
-        if run.key in records:
-            rows += [{**row, "selection": run.selection, "seed": run.seed} for row in records[run.key]["rows"]]
-    return rows
-
-
-COLUMNS = ("model", "parameters", "template", "selection", "shots", "seed", "calibrated", "accuracy", "macro_f1")
-
-
-def write_results(output_dir: Path, rows: list[dict], plots: bool = False) -> None:
-    """results.csv, results.json and summary.json (atomically); with `plots`, the PNG plots too."""
-    if not rows:
-        return
-    extra = [name for row in rows for name in row if name not in COLUMNS]
-    columns = list(COLUMNS) + list(dict.fromkeys(extra))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(output_dir / "results.csv", buffer.getvalue())
-    atomic_write_json(output_dir / "results.json", rows)
-    atomic_write_json(output_dir / "summary.json", summarise(rows))
-    if plots:
-        from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
-
-        plot_accuracy_vs_shots(rows, output_dir / "accuracy_vs_shots.png")
-        if len({row["model"] for row in rows}) > 1:
-            plot_accuracy_vs_model_size(rows, output_dir / "accuracy_vs_model_size.png")

@@ -126,6 +126,26 @@ class PromptTemplate:
         return "".join(parts)
 
     @property
+    def query_parts(self) -> list[str | tuple[str]]:
+        """The query format, parsed: literal text and `(field,)` slots, in order (for exporters such as lm-eval)."""
+        return list(self._query)
+
+    @property
+    def text_after_label(self) -> str:
+        """Literal text the demonstration puts after its label ("" when it ends with `{label}`)."""
+        return "".join(self._tail)
+
+    @property
+    def instruction_text(self) -> str:
+        """The instruction as it appears in prompts (`{{` and `}}` written as single braces)."""
+        return self._instruction
+
+    @property
+    def separator_text(self) -> str:
+        """The separator as it appears in prompts."""
+        return self._separator
+
+    @property
     def label_context(self) -> str:
         """The fixed text just before the label (e.g. "\\nSentiment:"), used to tokenize label words in context."""
         last = self._query[-1] if self._query else ""
@@ -138,8 +158,7 @@ class PromptTemplate:
     def render_demonstration(self, values: dict[str, Any], label: int) -> str:
         """One solved example, with the label's first verbalizer word."""
         word = self.verbalizer.word(label)
-        tail = "".join(self._tail)
-        return self.render_query(values) + self.target_delimiter + word + tail
+        return self.render_query(values) + self.target_delimiter + word + self.text_after_label
 
     def render_prompt(self, values: dict[str, Any], demonstrations: list[tuple[dict[str, Any], int]] = ()) -> str:
         """The full prompt: instruction, demonstrations (`(values, label_id)` pairs) and the query, separated."""

@@ -3,7 +3,6 @@
 import csv
 import json
 import logging
-import shutil
 import subprocess
 import sys
 from pathlib import Path

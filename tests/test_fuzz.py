@@ -4,7 +4,6 @@ import json
 import string
 import uuid
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from conftest import load_script
 
-from toolkit import packaged
 from toolkit.errors import UserError
 from toolkit.models import resolve_model_name
 

@@ -1,0 +1,74 @@
+"""The results files of a sweep, rebuilt from its finished runs: results.csv and results.json (one row per run
+and calibration), summary.json (means and spreads over seeds) and the plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from toolkit.outputs import atomic_write_json, atomic_write_text
+
+from .metrics import fewshot_scores
+from .summary import summarise
+
+RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png")
+
+def run_rows(base: dict, result, labels: list[int], label_names: list[str]) -> list[dict]:
+    """The table rows of one run: `base` (model, shots, timing, ...) with its scores, uncalibrated and calibrated."""
+    if result.answers is not None:
+        base = {**base, "unmappable": result.unmappable}
+    rows = [{**base, "calibrated": False, **fewshot_scores(result.predictions, labels, label_names)}]
+    if result.calibrated_predictions is not None:
+        rows.append({**base, "calibrated": True, **fewshot_scores(result.calibrated_predictions, labels, label_names)})
+    return rows
+
+
+def prediction_rows(result, labels: list[int]) -> list[dict]:
+    """One row per example for `predictions/<run>.jsonl`: label, prediction(s), probabilities, demonstrations."""
+    rows = []
+    for i, label in enumerate(labels):
+        entry = {"index": i, "label": label, "prediction": result.predictions[i], "demonstrations": result.demonstrations[i]}
+        if result.probabilities is not None:
+            entry["probabilities"] = [round(p, 6) for p in result.probabilities[i]]
+        if result.calibrated_predictions is not None:
+            entry["calibrated_prediction"] = result.calibrated_predictions[i]
+            entry["calibrated_probabilities"] = [round(p, 6) for p in result.calibrated_probabilities[i]]
+        if result.answers is not None:
+            entry["answer"] = result.answers[i]
+        rows.append(entry)
+    return rows
+
+
+def result_rows(runs: list, records: dict) -> list[dict]:
+    """The table's rows: each finished run's rows with its selection and seed, in sweep order."""
+    rows = []
+    for run in runs:
+        if run.key in records:
+            rows += [{**row, "selection": run.selection, "seed": run.seed} for row in records[run.key]["rows"]]
+    return rows
+
+
+COLUMNS = ("model", "parameters", "template", "selection", "shots", "seed", "calibrated", "accuracy", "macro_f1")
+
+
+def write_results(output_dir: Path, rows: list[dict], plots: bool = False) -> None:
+    """results.csv, results.json and summary.json (atomically); with `plots`, the PNG plots too."""
+    if not rows:
+        return
+    extra = [name for row in rows for name in row if name not in COLUMNS]
+    columns = list(COLUMNS) + list(dict.fromkeys(extra))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(output_dir / "results.csv", buffer.getvalue())
+    atomic_write_json(output_dir / "results.json", rows)
+    atomic_write_json(output_dir / "summary.json", summarise(rows))
+    if plots:
+        from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
+
+        plot_accuracy_vs_shots(rows, output_dir / "accuracy_vs_shots.png")
+        if len({row["model"] for row in rows}) > 1:
+            plot_accuracy_vs_model_size(rows, output_dir / "accuracy_vs_model_size.png")
