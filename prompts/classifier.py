@@ -140,46 +140,9 @@ class FewShotClassifier:
     # -- demonstrations -------------------------------------------------------------------------
 
     def demonstrations_for(self, queries: list[dict]) -> list[list[int]]:
-        """Pool indices of each query's demonstrations, in prompt order."""
-        config, pool = self.config, self.pool
-        if config.shots == 0 and config.selection != "indices":
-            return [[] for _ in queries]
-        keys = {}
-        for index, example in enumerate(pool.fields):
-            keys.setdefault(self._key(example), set()).add(index)
-        excluded = [frozenset(keys.get(self._key(query), ())) for query in queries]
-        names = self.template.verbalizer.label_names
-        if config.selection == "nearest":
-            query_vectors, pool_vectors = self._vectors(queries)
-            chosen = selection.nearest(query_vectors, pool_vectors, config.shots, excluded)
-            return [selection.order(c, config.ordering, pool.labels, config.seed) for c in chosen]
-        shared = selection.order(
-            selection.choose(config.selection, pool.labels, config.shots, config.seed, names, config.demonstration_indices),
-            config.ordering, pool.labels, config.seed)
-        per_query = []
-        for skip in excluded:
-            if skip & set(shared):  # the query is in the pool: pick its demonstrations without it
-                own = selection.choose(config.selection, pool.labels, config.shots, config.seed, names,
-                                       config.demonstration_indices, skip)
-                per_query.append(selection.order(own, config.ordering, pool.labels, config.seed))
-            else:
-                per_query.append(shared)
-        return per_query
-
-    def _key(self, example: dict) -> tuple:
-        return tuple(str(example.get(name)) for name in self.template.fields)
-
-    def _text(self, example: dict) -> str:
-        return " ".join(str(example[name]) for name in self.template.fields)
-
-    def _vectors(self, queries: list[dict]):
-        encoder = self.config.embedding_model
-        query_texts = [self._text(q) for q in queries]
-        if encoder is None:
-            return selection.tfidf_vectors(query_texts, [self._text(p) for p in self.pool.fields])
-        if encoder not in self.pool.vectors:
-            self.pool.vectors[encoder] = selection.embedding_vectors([self._text(p) for p in self.pool.fields], encoder)
-        return selection.embedding_vectors(query_texts, encoder), self.pool.vectors[encoder]
+        """Pool indices of each query's demonstrations, in prompt order (`selection.demonstrations_for`)."""
+        return selection.demonstrations_for(queries, self.pool, self.template.fields, self.template.verbalizer.label_names,
+                                            self.config)
 
     # -- prompts --------------------------------------------------------------------------------
 

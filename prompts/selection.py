@@ -18,8 +18,11 @@ import re
 from collections import Counter
 
 import torch
+from tqdm.auto import tqdm
 
+from toolkit.device import execution_device
 from toolkit.errors import UserError
+from toolkit.models import ModelArguments, load_model, load_tokenizer
 
 SELECTIONS = ("random", "balanced", "first_n", "indices", "nearest")
 ORDERINGS = ("as_selected", "random", "grouped")
@@ -127,13 +130,10 @@ def _words(text: str) -> list[str]:
 
 def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64) -> torch.Tensor:
     """L2-normalised mean-pooled sentence embeddings from any encoder (e.g. packaged:all-MiniLM-L6-v2)."""
-    from tqdm.auto import tqdm
     from transformers import AutoModel
 
-    from toolkit.models import ModelArguments, load_model, load_tokenizer
-
     args = ModelArguments(model_name_or_path=encoder_name)
-    tokenizer, model = load_tokenizer(args), load_model(AutoModel, args).eval()
+    tokenizer, model = load_tokenizer(args), load_model(AutoModel, args).to(execution_device()).eval()
     vectors = []
     with torch.inference_mode():
         for start in tqdm(range(0, len(texts), batch_size), desc="embedding", unit="batch", leave=False, disable=None):
@@ -143,3 +143,47 @@ def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             vectors.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).float().cpu())
     return torch.cat(vectors)
+
+
+def demonstrations_for(queries: list[dict], pool, fields: list[str], label_names: list[str], config) -> list[list[int]]:
+    """Pool indices of each query's demonstrations, in prompt order, as `config` (a `FewShotConfig`) asks.
+
+    Fixed strategies pick one set shared by every query, except for a query that is itself in the pool,
+    which gets a set chosen without it; `nearest` picks a set per query.
+    """
+    if config.shots == 0 and config.selection != "indices":
+        return [[] for _ in queries]
+    keys = {}
+    for index, example in enumerate(pool.fields):
+        keys.setdefault(_key(fields, example), set()).add(index)
+    excluded = [frozenset(keys.get(_key(fields, query), ())) for query in queries]
+    if config.selection == "nearest":
+        query_vectors, pool_vectors = _vectors(queries, pool, fields, config.embedding_model)
+        chosen = nearest(query_vectors, pool_vectors, config.shots, excluded)
+        return [order(c, config.ordering, pool.labels, config.seed) for c in chosen]
+
+    def fixed(skip: frozenset[int] = frozenset()) -> list[int]:
+        picked = choose(config.selection, pool.labels, config.shots, config.seed, label_names, config.demonstration_indices, skip)
+        return order(picked, config.ordering, pool.labels, config.seed)
+
+    shared = fixed()
+    # A query that is in the pool gets demonstrations chosen without it.
+    return [fixed(skip) if skip & set(shared) else shared for skip in excluded]
+
+
+def _key(fields: list[str], example: dict) -> tuple:
+    return tuple(str(example.get(name)) for name in fields)
+
+
+def _text(fields: list[str], example: dict) -> str:
+    return " ".join(str(example[name]) for name in fields)
+
+
+def _vectors(queries: list[dict], pool, fields: list[str], encoder: str | None):
+    """Query and pool vectors for `nearest`: TF-IDF, or an encoder's embeddings (the pool's kept on `pool.vectors`)."""
+    query_texts = [_text(fields, q) for q in queries]
+    if encoder is None:
+        return tfidf_vectors(query_texts, [_text(fields, p) for p in pool.fields])
+    if encoder not in pool.vectors:
+        pool.vectors[encoder] = embedding_vectors([_text(fields, p) for p in pool.fields], encoder)
+    return embedding_vectors(query_texts, encoder), pool.vectors[encoder]
