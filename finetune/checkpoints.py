@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from accelerate import PartialState
+from safetensors import safe_open
 
 from toolkit.errors import UserError
 
@@ -34,7 +35,6 @@ def checkpoint_problem(directory: str | Path) -> str | None:
     weights = sorted(directory.glob("*.safetensors"))
     if not weights:
         return "it has no safetensors weights"
-    from safetensors import safe_open
 
     for file in weights:
         try:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 import torch
+from transformers import set_seed
 
 from toolkit.causal_lm import context_length, prepare_tokenizer
 from toolkit.device import run_in_batches, to_device
@@ -25,7 +26,6 @@ AUTO_GPU_BATCH, AUTO_CPU_BATCH = 256, 16
 @dataclass
 class GenerationArguments:
     """How to decode: every flag of `scripts/generate.py` except the model and input/output."""
-
     max_new_tokens: int | None = field(default=None, metadata={"help": "New tokens per answer (default 64)."})
     max_length: int | None = field(
         default=None, metadata={"help": "Prompt plus new tokens, as in pipeline(); give this or --max_new_tokens."}
@@ -130,8 +130,6 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
     prepare_tokenizer(tokenizer, model)
     encoded = _encode(tokenizer, model, render_prompts(tokenizer, prompts, args), args, chat=args.chat)
     if args.seed is not None:
-        from transformers import set_seed
-
         set_seed(args.seed)
     # max_length counts each prompt's own tokens (as in pipeline()), not its padded batch length.
     budgets = [args.max_new_tokens or args.max_length - len(ids) for ids in encoded]

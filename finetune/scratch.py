@@ -11,14 +11,15 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
+from tokenizers import ByteLevelBPETokenizer
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
 EOS = "<|endoftext|>"
 
 
 def train_byte_level_bpe(texts: Iterable[str], vocab_size: int = 1000, model_max_length: int = 128):
     """A GPT-2 style tokenizer (byte-level BPE, `<|endoftext|>` as BOS/EOS) trained on `texts`."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Tokenizer
-
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS],
                             show_progress=sys.stderr.isatty())  # its bar leaves blank lines in a log
@@ -33,9 +34,6 @@ def train_byte_level_bpe(texts: Iterable[str], vocab_size: int = 1000, model_max
 def build_gpt2(output_dir: str | Path, texts: Iterable[str], vocab_size: int = 1000, n_positions: int = 128,
                n_embd: int = 128, n_layer: int = 4, n_head: int = 4, seed: int = 0) -> str:
     """Save a randomly initialised GPT-2 and a BPE tokenizer trained on `texts` to `output_dir`."""
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     tokenizer = train_byte_level_bpe(texts, vocab_size, model_max_length=n_positions)
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)

@@ -115,9 +115,9 @@ class FewShotClassifier:
             self.scorer = LabelScorer(model, self.continuations, reduction="mean" if config.label_scoring == "mean" else "sum",
                                       batch_size=config.batch_size, single_token=single, reuse_prefix=config.reuse_prefix,
                                       progress=config.progress)
-            self.room = self.scorer.max_continuation_length()
+            self.answer_tokens = self.scorer.max_continuation_length()
         else:
-            self.room = config.max_new_tokens
+            self.answer_tokens = config.max_new_tokens
 
     def _single_token_mode(self) -> bool:
         mode, names = self.config.label_scoring, self.template.verbalizer.label_names
@@ -161,7 +161,7 @@ class FewShotClassifier:
             return [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=True)]
         return self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
 
-    def _fit(self, queries: list[dict], demonstrations: list[list[int]]) -> tuple[list[str], list[list[int]], list[list[int]]]:
+    def _render_within_context(self, queries: list[dict], demonstrations: list[list[int]]) -> tuple[list[str], list[list[int]], list[list[int]]]:
         """Render and tokenize every prompt; drop the oldest demonstrations of prompts too long for the model."""
         contexts: dict[tuple, str] = {}  # demonstrations -> their rendered text, shared by the prompts that use them
         texts = []
@@ -173,7 +173,7 @@ class FewShotClassifier:
         ids = self._encode(texts)
         if self.max_length is None:
             return texts, ids, demonstrations
-        limit = self.max_length - self.room
+        limit = self.max_length - self.answer_tokens
         dropped = Counter()
         demonstrations = list(demonstrations)
         for i, query in enumerate(queries):
@@ -181,7 +181,7 @@ class FewShotClassifier:
                 if not demonstrations[i]:
                     raise UserError(
                         f"example {i + 1} alone is {len(ids[i])} tokens, more than the model's context of {self.max_length} "
-                        f"minus {self.room} for the label; shorten it or remove it (the query is never cut)"
+                        f"minus {self.answer_tokens} for the label; shorten it or remove it (the query is never cut)"
                     )
                 demonstrations[i] = demonstrations[i][1:]
                 dropped[i] += 1
@@ -202,7 +202,7 @@ class FewShotClassifier:
         if not queries:
             raise UserError("nothing to classify: the evaluation data is empty")
         demonstrations = self.demonstrations_for(queries)
-        texts, ids, demonstrations = self._fit(queries, demonstrations)
+        texts, ids, demonstrations = self._render_within_context(queries, demonstrations)
         if self.config.mode == "generate":
             return self._generate(texts, demonstrations)
         groups = [tuple(d) for d in demonstrations]
@@ -265,6 +265,7 @@ class FewShotClassifier:
         return out
 
     def _generate(self, texts: list[str], demonstrations: list[list[int]]) -> FewShotPredictions:
+        # Here, not at the top: importing `finetune` loads the Trainer, which only generation mode's helpers pull in.
         from finetune.generation import GenerationArguments, generate
 
         args = GenerationArguments(max_new_tokens=self.config.max_new_tokens, stop=["\n"], chat=self.config.chat,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from toolkit.errors import UserError
 from toolkit.outputs import atomic_write_text
 
@@ -64,8 +66,6 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
 def write_lm_eval_task(directory: str | Path, template: PromptTemplate, train_file: str, validation_file: str,
                        task_name: str = "finetune_toolkit_fewshot", **kwargs) -> Path:
     """Write the task YAML into `directory` (pass it to lm-eval as `include_path`); returns the file."""
-    import yaml
-
     config = lm_eval_task_config(template, train_file, validation_file, task_name, **kwargs)
     path = Path(directory) / f"{task_name}.yaml"
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

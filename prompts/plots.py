@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
+
+from toolkit.outputs import atomic_write_bytes
 
 from .summary import summarise
 
 
 def _pyplot():
+    # Imported on first plot: matplotlib is slow to import and most calls never plot.
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -19,15 +21,9 @@ def _pyplot():
 
 
 def _save(figure, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _series_label(key: dict, varying: list[str]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from toolkit.outputs import atomic_write_json, atomic_write_text
 
 from .metrics import fewshot_scores
+from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
 from .summary import summarise
 
 RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png")
@@ -67,8 +68,6 @@ def write_results(output_dir: Path, rows: list[dict], plots: bool = False) -> No
     atomic_write_json(output_dir / "results.json", rows)
     atomic_write_json(output_dir / "summary.json", summarise(rows))
     if plots:
-        from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
-
         plot_accuracy_vs_shots(rows, output_dir / "accuracy_vs_shots.png")
         if len({row["model"] for row in rows}) > 1:
             plot_accuracy_vs_model_size(rows, output_dir / "accuracy_vs_model_size.png")

@@ -20,6 +20,7 @@ from collections import defaultdict
 
 import torch
 from tqdm.auto import tqdm
+from transformers import DynamicCache
 
 from toolkit.device import run_in_batches, to_device
 
@@ -53,7 +54,6 @@ class LabelScorer:
     single_token: score only each word's first token (one forward pass, no continuation pass).
     reuse_prefix: encode each group's shared prefix once (off: encode every full prompt, the baseline).
     """
-
     def __init__(self, model, continuations: list[list[list[int]]], reduction: str = "sum", batch_size: int | None = None,
                  single_token: bool = False, reuse_prefix: bool = True, progress: bool = True):
         if reduction not in REDUCTIONS:
@@ -141,8 +141,6 @@ class LabelScorer:
         return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _expanded_cache(self, prefix_cache, batch: int):
-        from transformers import DynamicCache
-
         data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in prefix_cache]
         return DynamicCache(ddp_cache_data=data, config=self.model.config)
 

@@ -19,6 +19,7 @@ from collections import Counter
 
 import torch
 from tqdm.auto import tqdm
+from transformers import AutoModel
 
 from toolkit.device import execution_device
 from toolkit.errors import UserError
@@ -130,8 +131,6 @@ def _words(text: str) -> list[str]:
 
 def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64) -> torch.Tensor:
     """L2-normalised mean-pooled sentence embeddings from any encoder (e.g. packaged:all-MiniLM-L6-v2)."""
-    from transformers import AutoModel
-
     args = ModelArguments(model_name_or_path=encoder_name)
     tokenizer, model = load_tokenizer(args), load_model(AutoModel, args).to(execution_device()).eval()
     vectors = []

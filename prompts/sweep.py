@@ -21,6 +21,7 @@ from pathlib import Path
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
+from toolkit.causal_lm import load_generator
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
@@ -39,7 +40,6 @@ MANIFEST = "sweep.json"
 @dataclass
 class SweepArguments:
     """What to sweep over and how each run scores; every list flag takes several values."""
-
     model_name_or_path: list[str] = field(
         default_factory=list, metadata={"help": "Causal LM(s): Hub names, local directories or packaged:NAME.", "nargs": "+"})
     template: list[str] = field(
@@ -207,16 +207,14 @@ def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> N
             choose(run.selection, pool.labels, run.shots, run.seed, template.verbalizer.label_names, args.demonstration_indices)
 
 
-def _run_pending(args, templates, data, settings, output_dir, main: bool) -> list[dict]:
-    from toolkit.causal_lm import load_generator
-
+def _run_pending(args, templates, data, settings, output_dir, is_main_process: bool) -> list[dict]:
     runs = plan(args)
     records = {run.key: _read_json(output_dir / "runs" / f"{run.key}.json") for run in runs}
     records = {key: record for key, record in records.items() if record and record.get("settings") == _run_settings(settings, key)}
     done = sum(run.key in records for run in runs)
     if done:
         logger.warning("resuming: %d of %d runs already in %s", done, len(runs), output_dir)
-    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run", disable=None if main else True)
+    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run", disable=None if is_main_process else True)
     try:
         for model_name in args.model_name_or_path:
             pending = [run for run in runs if run.model == model_name and run.key not in records]
@@ -227,8 +225,8 @@ def _run_pending(args, templates, data, settings, output_dir, main: bool) -> lis
             for run in pending:
                 if run.key not in records:  # a zero-shot record may have been written for another seed meanwhile
                     records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
-                                                args, output_dir, _run_settings(settings, run.key), main)
-                    if main:
+                                                args, output_dir, _run_settings(settings, run.key), is_main_process)
+                    if is_main_process:
                         write_results(output_dir, result_rows(runs, records))
                         if bar.disable:  # not a terminal: one line per finished run instead of a bar
                             row = records[run.key]["rows"][-1]
@@ -240,7 +238,7 @@ def _run_pending(args, templates, data, settings, output_dir, main: bool) -> lis
     finally:
         bar.close()  # before any error message, so that it stays the last line
     rows = result_rows(runs, records)
-    if main:
+    if is_main_process:
         write_results(output_dir, rows, plots=True)
     return rows
 
@@ -250,9 +248,9 @@ def _run_settings(settings: dict, key: str) -> dict:
 
 
 def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: SweepArguments, output_dir: Path,
-             settings: dict, main: bool = True) -> dict:
+             settings: dict, is_main_process: bool = True) -> dict:
     pool, evaluation = data
-    config = args.config_for(run.shots, run.seed, run.selection, progress=main)
+    config = args.config_for(run.shots, run.seed, run.selection, progress=is_main_process)
     start = time.perf_counter()
     result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
     seconds = time.perf_counter() - start
@@ -262,7 +260,7 @@ def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: 
     rows = run_rows(base, result, evaluation.labels, template.verbalizer.label_names)
     predictions = prediction_rows(result, evaluation.labels)
     record = {"settings": settings, "rows": rows, "example_prompt": result.example_prompt}
-    if main:
+    if is_main_process:
         atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
         atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished
     return record

@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from toolkit.errors import UserError
 from toolkit.jsonio import loads_bounded
 
+from .tasks import BUILTIN_TEMPLATES
 from .verbalizer import Verbalizer
 
 LABEL = "label"
@@ -88,7 +91,6 @@ class PromptTemplate:
     instruction: text put before the demonstrations (optional).
     separator: between the instruction, the demonstrations and the query.
     """
-
     demonstration: str
     verbalizer: Verbalizer
     instruction: str = ""
@@ -209,8 +211,6 @@ class PromptTemplate:
 
 def load_template(name_or_path: str | PromptTemplate) -> PromptTemplate:
     """A built-in template by name (`sentiment`, `topic`, `question-type`, `entailment`) or one from a .yaml/.json file."""
-    from .tasks import BUILTIN_TEMPLATES
-
     if isinstance(name_or_path, PromptTemplate):
         return name_or_path
     if name_or_path in BUILTIN_TEMPLATES:
@@ -227,8 +227,6 @@ def load_template(name_or_path: str | PromptTemplate) -> PromptTemplate:
         if path.suffix.lower() == ".json":
             spec = loads_bounded(text)
         else:
-            import yaml
-
             spec = yaml.safe_load(text)  # safe_load: no Python object tags
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise UserError(f"cannot read template file {name_or_path!r} ({' '.join(str(error).split())[:150]}); fix the file") from None

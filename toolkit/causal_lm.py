@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import torch
+from transformers import AutoModelForCausalLM
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .device import execution_device
 from .errors import UserError
@@ -19,8 +21,6 @@ def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None =
     `dtype` may be "bfloat16" or "float16" (GPU only); a misspelled model name gets a suggestion.
     Returns `(model, tokenizer)`, the tokenizer set up for batched generation (left padding).
     """
-    from transformers import AutoModelForCausalLM
-
     args = model_name_or_path if isinstance(model_name_or_path, ModelArguments) else ModelArguments(model_name_or_path)
     device = execution_device()
     torch_dtype = _check_dtype(dtype, device)
@@ -34,8 +34,6 @@ def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None =
 
 def _refuse_encoder(model, name: str) -> None:
     """BERT-like encoders load as `*LMHeadModel` but were trained to fill masks, not to continue text."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
     config = model.config
     if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
         raise UserError(

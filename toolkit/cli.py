@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
 import sys
 from collections.abc import Callable, Sequence
@@ -21,7 +22,6 @@ CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 
 class _Parser(HfArgumentParser):
     """An `HfArgumentParser` whose usage errors become `UserError`s (one line, exit 2)."""
-
     def error(self, message: str):  # noqa: D401 - argparse hook
         raise UserError(f"{message} (run with --help to list the options)")
 
@@ -55,8 +55,6 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
 
 
 def _unknown_options(parser: HfArgumentParser, remaining: list[str]) -> str:
-    import difflib
-
     flags = [f for f in remaining if f.startswith("-")] or remaining
     known = [option for action in parser._actions for option in action.option_strings]
     close = difflib.get_close_matches(flags[0].split("=")[0], known, n=1)
@@ -78,6 +76,7 @@ def quiet_progress_bars_off_terminal() -> None:
     """
     if sys.stderr.isatty():
         return
+    # Imported here, not at the top: `datasets` costs a second, and only scripts writing to a log need it.
     import datasets
     from transformers.utils import logging as hf_logging
 
@@ -105,7 +104,6 @@ def run_script(main: Callable[[], Any]) -> None:
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A Markdown table of `rows` (floats to 4 decimals), for printing results."""
-
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.4f}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
+from accelerate.utils.memory import clear_device_cache, should_reduce_batch_size
 
 
 def cpu_forced(use_cpu: bool = False) -> bool:
     """Whether the user or a launcher asked for the CPU although a GPU may be present."""
-    from accelerate.utils import parse_flag_from_env
-
     return use_cpu or parse_flag_from_env("ACCELERATE_USE_CPU")
 
 
@@ -26,8 +27,6 @@ def execution_device() -> torch.device:
     `__post_init__`), this returns the device they chose; otherwise it sets the state up the same way a
     launcher would, respecting `ACCELERATE_USE_CPU`.
     """
-    from accelerate import PartialState
-
     return PartialState(cpu=cpu_forced()).device
 
 
@@ -48,8 +47,6 @@ def run_in_batches(items: list, rows: int, work: Callable[[list], None], shrink:
     size the user chose (`shrink=False`) is never changed; its out-of-memory error goes up as it came.
     Returns `(rows, largest)`: the rows a slice may have now and the largest slice that ran.
     """
-    from accelerate.utils.memory import clear_device_cache, should_reduce_batch_size
-
     start, largest = 0, 0
     while start < len(items):
         batch = items[start : start + rows]

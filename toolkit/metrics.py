@@ -17,7 +17,7 @@ METRIC_MODULES = Path(__file__).parent / "metric_modules"
 @cache
 def load_classification_metric():
     """The shipped `evaluate` module computing accuracy, F1, precision and recall."""
-    import evaluate
+    import evaluate  # here, not at the top: it takes seconds and only evaluation needs it
 
     return evaluate.load(str(METRIC_MODULES / "classification"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib.util
 import logging
 import os
 import socket
@@ -12,6 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+from transformers import AutoConfig, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from .device import cuda_usable
 from .errors import UserError
 from .packaged import PACKAGED_MODELS, PREFIX, is_packaged, resolve_packaged
 
@@ -39,7 +45,6 @@ ATTENTION_KERNELS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
 @dataclass
 class ModelArguments:
     """Which model to load and how (flags shared by every script)."""
-
     model_name_or_path: str = field(
         metadata={
             "help": "Hub model id (e.g. distilbert-base-uncased), a local directory saved with "
@@ -76,10 +81,6 @@ class ModelArguments:
         if self.attn_implementation not in ATTENTION_KERNELS:
             raise UserError(f"unknown --attn_implementation {self.attn_implementation!r}; choose from: {', '.join(ATTENTION_KERNELS)}")
         if self.attn_implementation.startswith("flash_attention"):
-            import importlib.util
-
-            from .device import cuda_usable
-
             if not cuda_usable():
                 raise UserError(f"--attn_implementation {self.attn_implementation} needs a CUDA GPU and none is in use; use sdpa")
             if importlib.util.find_spec("flash_attn") is None:
@@ -137,8 +138,6 @@ def _did_you_mean(name: str) -> str:
 
 def hub_error(name: str, error: BaseException, what: str = "model") -> UserError:
     """Translate a failed `from_pretrained` into a `UserError` that says what to do."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
     if isinstance(error, GatedRepoError):
         return UserError(f"{what} {name!r} is gated on the Hub; accept its licence on its page and pass --token or run `hf auth login`")
     if isinstance(error, RepositoryNotFoundError):
@@ -166,7 +165,7 @@ def hub_error(name: str, error: BaseException, what: str = "model") -> UserError
 
 
 @contextlib.contextmanager
-def loading(name: str, what: str = "model") -> Iterator[None]:
+def load_errors_as_user_errors(name: str, what: str = "model") -> Iterator[None]:
     """Context manager that turns Hub and file errors while loading `name` into `UserError`s."""
     try:
         yield
@@ -204,11 +203,9 @@ def pretrained_kwargs(args: ModelArguments, name: str) -> dict:
 
 def load_tokenizer(args: ModelArguments, **kwargs):
     """Load the tokenizer for `args` (its own `tokenizer_name`, else the model's)."""
-    from transformers import AutoTokenizer
-
     requested = args.tokenizer_name or args.model_name_or_path
     name = resolve_model_name(requested)
-    with loading(requested, "tokenizer"):
+    with load_errors_as_user_errors(requested, "tokenizer"):
         return AutoTokenizer.from_pretrained(name, **pretrained_kwargs(args, name), **kwargs)
 
 
@@ -221,7 +218,7 @@ def load_model(auto_class, args: ModelArguments, new_head: bool = False, **kwarg
     """
     name = resolve_model_name(args.model_name_or_path)
     common = pretrained_kwargs(args, name)
-    with loading(args.model_name_or_path):
+    with load_errors_as_user_errors(args.model_name_or_path):
         try:
             if args.attn_implementation:
                 kwargs.setdefault("attn_implementation", args.attn_implementation)
@@ -246,8 +243,6 @@ def load_model(auto_class, args: ModelArguments, new_head: bool = False, **kwarg
 
 
 def _load_with_new_head(auto_class, name: str, **kwargs):
-    from transformers.utils import logging as hf_logging
-
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report would list the new head as MISSING: expected here
     try:
@@ -285,8 +280,6 @@ def align_pad_token(model, tokenizer) -> None:
 
 def _model_type(name: str) -> str:
     try:
-        from transformers import AutoConfig
-
         return AutoConfig.from_pretrained(name, local_files_only=True).model_type
     except Exception:  # only for the message
         return "unknown type"

@@ -11,19 +11,19 @@ from typing import Any
 from .errors import UserError
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` so that readers see either the old file or the whole new one.
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` so that readers see either the old file or the whole new one.
 
-    The text goes to a temporary file in the same directory, is flushed to disk, then renamed
-    over `path` (rename is atomic on POSIX within one file system).
+    The data goes to a temporary file in the same directory, is flushed to disk, then renamed over
+    `path` (rename is atomic on POSIX within one file system). A failed write raises `UserError`.
     """
     path = Path(path)
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -34,6 +34,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             raise UserError(write_error_message(path, error)) from None
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically (see `atomic_write_bytes`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_error_message(path, error: OSError) -> str:

@@ -7,6 +7,7 @@ dequantized once and cached as safetensors (see `cache_dir`).
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import importlib.util
 import logging
@@ -15,6 +16,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .errors import UserError
 
@@ -27,7 +31,6 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PackagedModel:
     """Where a packaged model's files live inside its distribution."""
-
     distribution: str
     module: str
     subdir: str = ""
@@ -71,8 +74,6 @@ def resolve_packaged(name: str) -> str:
     """Turn `packaged:NAME` into a local directory that `from_pretrained` loads."""
     short_name = name[len(PREFIX):]
     if short_name not in PACKAGED_MODELS:
-        import difflib
-
         close = difflib.get_close_matches(short_name, PACKAGED_MODELS, n=1, cutoff=0.5)
         hint = f"did you mean {PREFIX}{close[0]}? " if close else ""
         known = ", ".join(PREFIX + n for n in PACKAGED_MODELS)
@@ -87,15 +88,12 @@ def resolve_packaged(name: str) -> str:
 def _converted_gguf(short_name: str, directory: Path, entry: PackagedModel) -> Path:
     """Dequantize the GGUF file once and keep the float weights as safetensors in the cache."""
     version = importlib.metadata.version(entry.distribution)
-    import transformers
 
     target = cache_dir() / "packaged" / f"{short_name}-{version}-transformers{transformers.__version__}"
     if (target / "config.json").is_file():
         return target
     if importlib.util.find_spec("gguf") is None:
         raise UserError(f"packaged model {PREFIX}{short_name} needs the gguf package to load; run {INSTALL_HINT}")
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.warning("Converting %s from GGUF (once; cached in %s)", short_name, target)
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=entry.gguf_file)
