@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_script, write_rows
 
 from toolkit.errors import UserError
+
+from helpers import ROOT, load_script, write_rows
 
 GOOD_ROWS = [{"text": "a fine film", "label": 1}, {"text": "a dull film", "label": 0}]
 

@@ -3,9 +3,10 @@
 import json
 
 import pytest
-from conftest import fast_training_flags, load_script, sentiment_rows, write_rows
 
 from toolkit.metrics import classification_scores
+
+from helpers import fast_training_flags, load_script, sentiment_rows, write_rows
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
 """One answer for each text and label value, whether classification or few-shot prompting reads the file."""
 
 import pytest
-from conftest import write_rows
 
 from finetune.data import DataArguments, load_classification_data
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.template import load_template
 from toolkit.errors import UserError
+
+from helpers import write_rows
 
 TEXTS = ["a gem of a film", "dull and long", "what a joy", "a waste of time"]
 

@@ -2,9 +2,10 @@
 
 import datasets
 import pytest
-from conftest import write_rows
 
 from finetune.data import DataArguments, load_classification_data, movie_review_files
+
+from helpers import write_rows
 
 ROWS = [
     {"text": "a fine film", "label": "positive"},

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, fast_training_flags, load_script
 
 from finetune.generation import GenerationArguments, generate
 from prompts.scoring import LabelScorer
 from toolkit.causal_lm import load_generator
+
+from helpers import ROOT, fast_training_flags, load_script
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

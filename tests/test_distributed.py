@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, fast_training_flags, load_script, sentiment_rows, write_rows
+
+from helpers import ROOT, fast_training_flags, load_script, sentiment_rows, write_rows
 
 LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
           "--mixed_precision", "no", "--dynamo_backend", "no"]
@@ -75,7 +76,7 @@ def test_shipped_accelerate_configs_parse(name):
 
 
 def test_causal_lm_under_two_processes_scores_every_block_once(tiny_gpt2, tmp_path):
-    from conftest import LM_CORPUS
+    from helpers import LM_CORPUS
 
     (tmp_path / "train.txt").write_text("\n".join(LM_CORPUS) + "\n")
     (tmp_path / "validation.txt").write_text("\n".join(LM_CORPUS[:11]) + "\n")  # an odd number of blocks

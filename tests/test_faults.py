@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoint_problem, last_complete_checkpoint, resume_point
+
+from helpers import ROOT
 
 
 def _command(model, files, output_dir, script="finetune_classifier.py", max_steps=48):
@@ -77,7 +78,7 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights(seed, unint
 
 
 def test_a_causal_lm_killed_and_resumed_explicitly_ends_the_same(tiny_gpt2, tmp_path):
-    from conftest import LM_CORPUS
+    from helpers import LM_CORPUS
 
     (tmp_path / "train.txt").write_text("\n".join(LM_CORPUS) + "\n")
     (tmp_path / "validation.txt").write_text("\n".join(LM_CORPUS[:8]) + "\n")

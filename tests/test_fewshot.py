@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_script, write_rows
 
 from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 from toolkit.causal_lm import load_generator
 from toolkit.errors import UserError
+
+from helpers import ROOT, load_script, write_rows
 
 fewshot = load_script("fewshot")
 
@@ -38,14 +39,16 @@ def test_a_query_longer_than_the_context_is_refused_not_cut(fewshot_gpt2):
         classifier.predict(["dull " * 300])
 
 
-def test_generated_answers_map_to_labels_and_unmappable_ones_are_counted(fewshot_gpt2):
+def test_generated_answers_map_to_labels_and_unmappable_ones_are_counted(fewshot_gpt2, monkeypatch):
     model, tokenizer = load_generator(fewshot_gpt2)
-    template = load_template("sentiment")
-    classifier = FewShotClassifier(model, tokenizer, template, None, FewShotConfig(mode="generate", max_new_tokens=3))
-    result = classifier.predict(["a good film", "a dull plot", "the cast"])
-    mapped = [template.verbalizer.label_for_answer(answer) for answer in result.answers]
-    assert result.predictions == [-1 if m is None else m for m in mapped]
-    assert result.unmappable == mapped.count(None)
+    answers = [" Positive.", "negative, I think", "maybe", " positive"]
+    # The model's answers are fixed here, so the mapping is checked against labels written by hand.
+    monkeypatch.setattr("finetune.generation.generate", lambda model, tokenizer, prompts, args: [[a] for a in answers[:len(prompts)]])
+    classifier = FewShotClassifier(model, tokenizer, load_template("sentiment"), None, FewShotConfig(mode="generate", max_new_tokens=3))
+    result = classifier.predict(["a good film", "a dull plot", "the cast", "superb"])
+    assert result.answers == answers
+    assert result.predictions == [1, 0, -1, 1]
+    assert result.unmappable == 1
 
 
 @pytest.mark.parametrize("answer, label", [(" Positive.", 1), ("negative, because", 0), ("positively", None),

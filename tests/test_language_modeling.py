@@ -3,9 +3,10 @@
 import json
 
 import pytest
-from conftest import LM_CORPUS, load_script
 
 from toolkit.errors import UserError
+
+from helpers import LM_CORPUS, load_script
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from conftest import FEWSHOT_CORPUS, sentencepiece_tokenizer
 
 from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 from prompts.calibration import calibrate, content_free_probabilities
@@ -10,6 +9,8 @@ from prompts.scoring import LabelScorer, common_prefix_length
 from prompts.verbalizer import continuation_ids
 from toolkit.causal_lm import load_generator
 from toolkit.errors import UserError
+
+from helpers import FEWSHOT_CORPUS, sentencepiece_tokenizer
 
 
 def test_byte_level_bpe_label_words_keep_their_leading_space():
