@@ -1,25 +1,33 @@
-"""Fine-tuning Hugging Face models: text classification (any encoder), with more to come.
+"""Fine-tuning Hugging Face models on the `Trainer`: text classification with any encoder, causal-LM
+fine-tuning (GPT-2, Llama, ...) and batched text generation.
 
-The data flows one way: files or Hub -> `finetune.data` -> `toolkit.models` -> `Trainer` -> output_dir.
+The data flows one way: files or Hub -> `finetune.data` (or `language_modeling.load_text_splits`) ->
+`toolkit.models` -> `Trainer` (`finetune.training`) -> output_dir.
+
+    from finetune import DataArguments, FinetuneTrainingArguments, ModelArguments, train_classifier
+    metrics = train_classifier(ModelArguments("packaged:all-MiniLM-L6-v2"), DataArguments(train_file="train.jsonl"),
+                               FinetuneTrainingArguments(output_dir="out", do_train=True))
 """
 
 from toolkit.errors import UserError
-from toolkit.metrics import classification_scores
-from toolkit.models import ModelArguments, load_model, load_tokenizer, resolve_model_name
+from toolkit.models import ModelArguments
 
-from .classification import FinetuneTrainingArguments, train_classifier
+from .classification import train_classifier
 from .data import DataArguments, load_classification_data, movie_review_files
+from .generation import GenerationArguments, generate
+from .language_modeling import LMDataArguments, train_causal_lm
+from .training import FinetuneTrainingArguments
 
 __all__ = [
     "DataArguments",
     "FinetuneTrainingArguments",
+    "GenerationArguments",
+    "LMDataArguments",
     "ModelArguments",
     "UserError",
-    "classification_scores",
+    "generate",
     "load_classification_data",
-    "load_model",
-    "load_tokenizer",
     "movie_review_files",
-    "resolve_model_name",
+    "train_causal_lm",
     "train_classifier",
 ]

@@ -1,6 +1,9 @@
 """Few-shot in-context learning with causal LMs: templates, verbalizers, demonstration selection,
 label scoring by log-probability (with shared-prefix KV-cache reuse), contextual calibration, sweeps and plots.
 
+One way through: `data` -> `selection` -> `template`/`verbalizer` -> `scoring` -> `calibration` -> `results`;
+`FewShotClassifier` runs it for one configuration, `run_sweep` for many (resumable).
+
     from toolkit.causal_lm import load_generator
     from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 
@@ -11,8 +14,10 @@ label scoring by log-probability (with shared-prefix KV-cache reuse), contextual
 """
 
 from .classifier import FewShotClassifier, FewShotConfig, FewShotPredictions, LabelledExamples
+from .data import FewShotDataArguments, load_fewshot_data
+from .sweep import SweepArguments, run_sweep
 from .template import PromptTemplate, load_template
 from .verbalizer import Verbalizer
 
-__all__ = ["FewShotClassifier", "FewShotConfig", "FewShotPredictions", "LabelledExamples", "PromptTemplate",
-           "Verbalizer", "load_template"]
+__all__ = ["FewShotClassifier", "FewShotConfig", "FewShotDataArguments", "FewShotPredictions", "LabelledExamples",
+           "PromptTemplate", "SweepArguments", "Verbalizer", "load_fewshot_data", "load_template", "run_sweep"]
