@@ -13,6 +13,7 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, DatasetDict
 
+from toolkit.cli import require_at_least_one
 from toolkit.columns import UnknownLabel, check_text_column, encode_labels, label_value
 from toolkit.datafiles import load_raw_splits
 from toolkit.errors import UserError
@@ -62,6 +63,10 @@ class DataArguments:
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-tokenize instead of reusing the datasets cache."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
+
+    def __post_init__(self):
+        require_at_least_one(self, "max_seq_length", "max_train_samples", "max_eval_samples", "max_predict_samples",
+                             "preprocessing_num_workers")
 
 
 @dataclass

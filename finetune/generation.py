@@ -15,6 +15,7 @@ import torch
 from transformers import set_seed
 
 from toolkit.causal_lm import context_length, prepare_tokenizer
+from toolkit.cli import require_at_least_one
 from toolkit.device import run_in_batches, to_device
 from toolkit.errors import UserError
 
@@ -54,10 +55,7 @@ class GenerationArguments:
             raise UserError("give --max_new_tokens or --max_length, not both")
         if self.max_new_tokens is None and self.max_length is None:
             self.max_new_tokens = 64
-        for name in ("max_new_tokens", "max_length", "num_beams", "num_return_sequences", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name} must be at least 1, got {value}")
+        require_at_least_one(self, "max_new_tokens", "max_length", "num_beams", "num_return_sequences", "batch_size")
         sampling_only = [name for name in ("temperature", "top_k", "top_p") if getattr(self, name) is not None]
         if sampling_only and not self.do_sample:
             raise UserError(f"--{sampling_only[0]} only matters when sampling; add --do_sample or drop it")

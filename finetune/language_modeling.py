@@ -18,6 +18,7 @@ from datasets import DatasetDict
 from transformers import AutoModelForCausalLM, Trainer, default_data_collator
 
 from toolkit.causal_lm import context_length
+from toolkit.cli import require_at_least_one
 from toolkit.columns import check_text_column
 from toolkit.datafiles import BUILDERS, check_data_file, load_data_file, load_raw_splits
 from toolkit.errors import UserError
@@ -66,10 +67,7 @@ class LMDataArguments:
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
 
     def __post_init__(self):
-        for name in ("block_size", "max_train_samples", "max_eval_samples", "validation_split_percentage"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name} must be at least 1, got {value}")
+        require_at_least_one(self, "block_size", "max_train_samples", "max_eval_samples", "validation_split_percentage")
 
 
 def load_text_splits(args: LMDataArguments, need: tuple[str, ...], seed: int = 42) -> DatasetDict:

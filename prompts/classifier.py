@@ -21,6 +21,7 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 
 from toolkit.causal_lm import context_length
+from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 
 from . import selection
@@ -71,8 +72,7 @@ class FewShotConfig:
         self.content_free_inputs = tuple(self.content_free_inputs)
         if self.shots < 0:
             raise UserError(f"--shots must be >= 0, got {self.shots}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UserError(f"--batch_size must be at least 1, got {self.batch_size}")
+        require_at_least_one(self, "batch_size", "max_new_tokens")
         for value, allowed, flag in ((self.selection, selection.SELECTIONS, "selection"), (self.ordering, selection.ORDERINGS, "ordering"),
                                      (self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
             if value not in allowed:

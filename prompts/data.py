@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import datasets
 
+from toolkit.cli import require_at_least_one
 from toolkit.columns import UnknownLabel, check_text_column, encode_labels
 from toolkit.datafiles import load_raw_splits
 from toolkit.errors import UserError
@@ -33,10 +34,7 @@ class FewShotDataArguments:
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
 
     def __post_init__(self):
-        for name in ("max_eval_samples", "max_train_samples"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name} must be at least 1, got {value}")
+        require_at_least_one(self, "max_eval_samples", "max_train_samples")
 
 
 def load_fewshot_data(args: FewShotDataArguments, template: PromptTemplate, need_pool: bool

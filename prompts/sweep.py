@@ -22,6 +22,7 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from toolkit.causal_lm import load_generator
+from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
@@ -75,9 +76,8 @@ class SweepArguments:
         default=False, metadata={"help": "Replace a different sweep's results in --output_dir (the same sweep always resumes)."})
 
     def __post_init__(self):
+        require_at_least_one(self, "num_seeds")
         if self.num_seeds is not None:
-            if self.num_seeds < 1:
-                raise UserError(f"--num_seeds must be at least 1, got {self.num_seeds}")
             self.seeds = list(range(self.num_seeds))
         if not self.model_name_or_path:
             raise UserError("no model given; pass --model_name_or_path NAME [NAME ...]")

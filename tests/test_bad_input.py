@@ -239,3 +239,8 @@ def test_json_nesting_has_one_limit_on_every_python(depth, refused):
             loads_bounded(text)
     else:
         assert isinstance(loads_bounded(text)["prompt"], list)
+
+
+@pytest.mark.parametrize("flag", ["--max_train_samples", "--max_eval_samples", "--max_predict_samples", "--max_seq_length"])
+def test_classification_counts_must_be_at_least_one_like_every_other_count(run, tmp_path, flag):
+    assert run(write_rows(tmp_path / "train.jsonl", GOOD_ROWS), [flag, "0"]) == f"{flag} must be at least 1, got 0"

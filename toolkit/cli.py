@@ -54,6 +54,14 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
         raise UserError(_one_line(error)) from None
 
 
+def require_at_least_one(args: Any, *names: str) -> None:
+    """Refuse a count option below 1 (None means "not given" and passes), naming the flag and the value."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name} must be at least 1, got {value}")
+
+
 def _unknown_options(parser: HfArgumentParser, remaining: list[str]) -> str:
     flags = [f for f in remaining if f.startswith("-")] or remaining
     known = [option for action in parser._actions for option in action.option_strings]
