@@ -106,7 +106,12 @@ def measure(repeats: int) -> dict:
     logging.getLogger("prompts").setLevel(logging.ERROR)
     from finetune import DataArguments, FinetuneTrainingArguments, ModelArguments, train_classifier
     from finetune.data import movie_review_files
-    from finetune.generation import GenerationArguments, generate, load_generator
+    from finetune.generation import GenerationArguments, generate
+
+    try:
+        from toolkit.causal_lm import load_generator
+    except ImportError:  # a revision from before toolkit/ (--compare_ref)
+        from finetune.generation import load_generator
     from prompts.classifier import FewShotClassifier, FewShotConfig, LabelledExamples
     from prompts.template import load_template
 
