@@ -219,3 +219,14 @@ def test_sweep_file_names_cannot_leave_the_output_directory(model, template):
 
     key = Run(model, template, "random", 4, 0).key
     assert "/" not in key and "\\" not in key and not key.startswith(".")
+
+
+def test_atomic_writes_leave_files_readable_like_any_other(tmp_path):
+    from toolkit.outputs import atomic_write_json
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "results.json", {"accuracy": 0.9})
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
