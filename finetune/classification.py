@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, default_data_collator
 
+from toolkit.adapters import LABELS_FILE
 from toolkit.errors import UserError
 from toolkit.metrics import compute_classification_metrics
 from toolkit.models import ModelArguments, align_pad_token, load_model, load_tokenizer
-from toolkit.outputs import atomic_write_jsonl
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl
 
+from .adapters import PeftArguments, add_adapter, quantization_kwargs, save_merged, trainable_parameters
 from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification
 from .training import FinetuneTrainingArguments, finish_run, log_metrics, quiet_logs, start_run, train_and_save
 
@@ -20,14 +22,21 @@ logger = logging.getLogger(__name__)
 
 
 def train_classifier(
-    model_args: ModelArguments, data_args: DataArguments, training_args: FinetuneTrainingArguments
+    model_args: ModelArguments, data_args: DataArguments, training_args: FinetuneTrainingArguments,
+    peft_args: PeftArguments | None = None,
 ) -> dict[str, float]:
     """Fine-tune and/or evaluate a sequence classifier; save model, tokenizer, metrics and predictions.
 
     Everything that can be wrong with the input (output directory, data, model name) is checked
     before anything is written. Returns the metrics, also saved to `<output_dir>/all_results.json`
-    under the Trainer's keys (`train_runtime`, `eval_accuracy`, `eval_f1`, ...).
+    under the Trainer's keys (`train_runtime`, `eval_accuracy`, `eval_f1`, ...). With `peft_args.use_peft`
+    (LoRA), the encoder gets a LoRA adapter, the new head is trained fully, and `output_dir` holds the adapter.
     """
+    peft_args = peft_args or PeftArguments()
+    if peft_args.use_peft and peft_args.peft_type != "lora":
+        raise UserError(f"--peft_type {peft_args.peft_type} is for causal LMs (scripts/finetune_lm.py); use --peft_type lora for classification")
+    if peft_args.use_peft and not training_args.do_train:
+        raise UserError("--use_peft trains an adapter and needs --do_train; to evaluate a saved adapter pass its directory as --model_name_or_path")
     output_dir, need = start_run(training_args)
     data = load_classification_data(data_args, need, seed=training_args.seed)
     tokenizer = load_tokenizer(model_args)
@@ -40,6 +49,7 @@ def train_classifier(
             id2label=data.id2label,
             label2id=data.label2id,
             ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+            **quantization_kwargs(peft_args),
         )
     else:
         model = _load_trained_classifier(model_args, data)
@@ -47,6 +57,9 @@ def train_classifier(
         # Decoder models used as classifiers (GPT-2) have no pad token; pad with EOS.
         tokenizer.pad_token = tokenizer.eos_token
     align_pad_token(model, tokenizer)
+
+    if peft_args.use_peft:
+        model = add_adapter(model, peft_args, "SEQ_CLS")
 
     with training_args.main_process_first(desc="tokenization"):
         tokenized = tokenize_for_classification(data, tokenizer, data_args)
@@ -65,18 +78,25 @@ def train_classifier(
         compute_metrics=compute_classification_metrics,
     )
     quiet_logs(trainer)
-    results: dict[str, float] = {}
+    trainable, total = trainable_parameters(model)
+    results: dict[str, float] = {"trainable_parameters": trainable, "total_parameters": total}
+    if peft_args.use_peft:
+        results["peft_type"] = peft_args.peft_type
 
     if training_args.evaluate_before_training and training_args.do_eval:
         results.update(trainer.evaluate(metric_key_prefix="eval_before_training"))
     if training_args.do_train:
         results.update(train_and_save(trainer))
+        if peft_args.use_peft and trainer.is_world_process_zero():
+            atomic_write_json(output_dir / LABELS_FILE, model.config.id2label)  # the base model's config lacks them
     if training_args.do_eval:
         metrics = dict(trainer.evaluate(), eval_samples=len(tokenized["validation"]))
         log_metrics(trainer, "eval", metrics)
         results.update(metrics)
     if training_args.do_predict:
         results.update(_predict(trainer, data, tokenized["test"], output_dir))
+    if peft_args.merge_adapter and trainer.is_world_process_zero():
+        results["merged_model_dir"] = str(save_merged(trainer.model, tokenizer, output_dir))
     return finish_run(trainer, output_dir, results)
 
 

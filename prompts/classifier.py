@@ -94,6 +94,11 @@ class FewShotPredictions:
     calibrated_probabilities: list[list[float]] | None = None
     answers: list[str] | None = None  # generation mode: the raw answers; unmappable ones predict -1
     example_prompt: str = ""
+    # For the continuous ("mirage") metrics: each label's log-probability over the whole vocabulary (scoring), or
+    # the answers' tokens and each label's word tokens (generation).
+    label_log_probs: list[list[float]] | None = None
+    answer_tokens: list[list[int]] | None = None
+    label_word_tokens: list[list[int]] | None = None
 
     @property
     def unmappable(self) -> int:
@@ -219,7 +224,7 @@ class FewShotClassifier:
         probabilities = label_probabilities(log_scores[: len(queries)])
         result = FewShotPredictions(
             predictions=probabilities.argmax(-1).tolist(), probabilities=probabilities.tolist(),
-            demonstrations=demonstrations, example_prompt=texts[0],
+            demonstrations=demonstrations, example_prompt=texts[0], label_log_probs=log_scores[: len(queries)].tolist(),
         )
         if self.config.calibrate:
             calibrated = torch.empty_like(probabilities)
@@ -277,7 +282,11 @@ class FewShotClassifier:
             by_index = {i: a for indices, shard in gather_object([(mine, answers)]) for i, a in zip(indices, shard)}
             answers = [by_index[i] for i in range(len(texts))]
         predictions = [self.template.verbalizer.label_for_answer(answer) for answer in answers]
+        verbalizer = self.template.verbalizer
         return FewShotPredictions(
             predictions=[-1 if p is None else p for p in predictions], probabilities=None,
             demonstrations=demonstrations, answers=answers, example_prompt=texts[0],
+            answer_tokens=[self.tokenizer(answer.strip(), add_special_tokens=False)["input_ids"] for answer in answers],
+            label_word_tokens=[self.tokenizer(verbalizer.word(label), add_special_tokens=False)["input_ids"]
+                               for label in range(verbalizer.num_labels)],
         )

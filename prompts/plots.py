@@ -62,26 +62,37 @@ def plot_accuracy_vs_shots(rows: list[dict], path: str | Path) -> Path:
 
 
 def plot_accuracy_vs_model_size(rows: list[dict], path: str | Path) -> Path:
-    """Mean accuracy against parameter count (log scale), one line per shots and calibration."""
+    """Against parameter count (log scale), one line per shots and calibration: mean accuracy (left) and, for the
+    same predictions, a continuous metric (right): the correct answer's log-probability when labels are scored,
+    the token edit distance when answers are generated. A jump on the left with a smooth rise on the right is the
+    "mirage" of Schaeffer et al. 2023."""
     plt = _pyplot()
     summary = summarise(rows)
     series: dict[tuple, list[dict]] = {}
     for entry in summary:
         series.setdefault((entry["template"], entry["selection"], entry["shots"], entry["calibrated"]), []).append(entry)
-    figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    for (template, selection, shots, calibrated), entries in sorted(series.items(), key=lambda item: item[0][2]):
-        entries.sort(key=lambda e: e["parameters"])
-        sizes = [e["parameters"] for e in entries]
-        mean = [e["accuracy_mean"] for e in entries]
-        std = [e["accuracy_std"] for e in entries]
-        label = f"{shots}-shot" + (", calibrated" if calibrated else "")
-        (line,) = axes.plot(sizes, mean, "--" if calibrated else "-", marker="o", label=label)
-        axes.fill_between(sizes, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                          color=line.get_color(), alpha=0.15)
-    axes.set_xscale("log")
-    axes.set(xlabel="parameters", ylabel="accuracy", title="Accuracy vs model size")
-    axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=8)
+    continuous = next((m for m in ("correct_answer_log_prob", "token_edit_distance", "correct_label_prob")
+                       if any(f"{m}_mean" in e for e in summary)), None)
+    figure, all_axes = plt.subplots(1, 2 if continuous else 1, figsize=(12 if continuous else 6.4, 4.2), squeeze=False)
+    panels = [("accuracy", "accuracy", "Accuracy vs model size (discontinuous)")]
+    if continuous:
+        panels.append((continuous, continuous.replace("_", " "), "The same predictions, continuous metric"))
+    for axes, (metric, ylabel, title) in zip(all_axes[0], panels):
+        for (template, selection, shots, calibrated), entries in sorted(series.items(), key=lambda item: item[0][2]):
+            entries = sorted((e for e in entries if f"{metric}_mean" in e), key=lambda e: e["parameters"])
+            if not entries:
+                continue
+            sizes = [e["parameters"] for e in entries]
+            mean = [e[f"{metric}_mean"] for e in entries]
+            std = [e[f"{metric}_std"] for e in entries]
+            label = f"{shots}-shot" + (", calibrated" if calibrated else "")
+            (line,) = axes.plot(sizes, mean, "--" if calibrated else "-", marker="o", label=label)
+            axes.fill_between(sizes, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                              color=line.get_color(), alpha=0.15)
+        axes.set_xscale("log")
+        axes.set(xlabel="parameters", ylabel=ylabel, title=title)
+        axes.grid(alpha=0.3, which="both")
+        axes.legend(fontsize=8)
     path = _save(figure, Path(path))
     plt.close(figure)
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from toolkit.outputs import atomic_write_json, atomic_write_text
 
-from .metrics import fewshot_scores
+from .metrics import continuous_scores, fewshot_scores
 from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
 from .summary import summarise
 
@@ -20,9 +20,11 @@ def run_rows(base: dict, result, labels: list[int], label_names: list[str]) -> l
     """The table rows of one run: `base` (model, shots, timing, ...) with its scores, uncalibrated and calibrated."""
     if result.answers is not None:
         base = {**base, "unmappable": result.unmappable}
-    rows = [{**base, "calibrated": False, **fewshot_scores(result.predictions, labels, label_names)}]
+    rows = [{**base, "calibrated": False, **fewshot_scores(result.predictions, labels, label_names),
+             **continuous_scores(result, labels)}]
     if result.calibrated_predictions is not None:
-        rows.append({**base, "calibrated": True, **fewshot_scores(result.calibrated_predictions, labels, label_names)})
+        rows.append({**base, "calibrated": True, **fewshot_scores(result.calibrated_predictions, labels, label_names),
+                     **continuous_scores(result, labels, calibrated=True)})
     return rows
 
 

@@ -11,6 +11,9 @@ How the work is shared:
 - prompts in the same group (the same demonstrations) share a token prefix, which is encoded once; its
   KV cache is copied to every batch of the group, so each prompt only pays for its own tokens.
 Batches are right-padded, with explicit position ids, so padding never changes a score.
+
+A prompt-tuned model (a `peft` soft prompt) is scored with its base model and the virtual tokens' embeddings
+encoded as the first part of every prefix cache, which is what `PeftModel` feeds before each input.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
+from toolkit.adapters import is_prompt_learning
 from toolkit.device import run_in_batches, to_device
 
 REDUCTIONS = ("sum", "mean")
@@ -58,6 +62,12 @@ class LabelScorer:
                  single_token: bool = False, reuse_prefix: bool = True, progress: bool = True):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}")
+        self.virtual_prompt = None  # [virtual tokens, hidden]: a soft prompt put before every prompt
+        if is_prompt_learning(model):
+            with torch.no_grad():
+                self.virtual_prompt = model.get_prompt(batch_size=1)[0].detach()
+            model = model.get_base_model()
+        self.virtual_length = 0 if self.virtual_prompt is None else self.virtual_prompt.shape[0]
         self.model, self.reduction, self.batch_size = model, reduction, batch_size
         self.reuse_prefix, self.progress = reuse_prefix, progress
         self.words = [ids[:1] if single_token else ids for label in continuations for ids in label]
@@ -125,26 +135,35 @@ class LabelScorer:
             prefix_length = common_prefix_length([prompts[i] for i in indices]) if self.reuse_prefix and len(indices) > 1 else 0
             # Keep at least one token of every prompt out of the prefix: its logits score the labels.
             prefix_length = min(prefix_length, min(len(prompts[i]) for i in indices) - 1)
-            if prefix_length < 1:
+            if prefix_length < 1 and self.virtual_prompt is None:
                 alone += indices
                 continue
+            prefix_length = max(prefix_length, 0)
             prefix_cache = self._encode_prefix(prompts[indices[0]][:prefix_length])
-            self._score_batches(prompts, indices, prefix_length, prefix_cache, scores, bar)
+            self._score_batches(prompts, indices, prefix_length, prefix_cache, scores, bar, offset=self.virtual_length + prefix_length)
         self._score_batches(prompts, alone, 0, None, scores, bar)
         bar.close()
         return scores.float().cpu()
 
     def _encode_prefix(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        input_ids = to_device(torch.tensor([prefix]), self.device)
+        input_ids = to_device(torch.tensor([prefix], dtype=torch.long), self.device)
         kwargs = {"logits_to_keep": 1} if self.takes_logits_to_keep else {}
-        cache = _cache_of(self.model(input_ids=input_ids, use_cache=True, **kwargs))
+        if self.virtual_prompt is not None:
+            embeddings = self.model.get_input_embeddings()(input_ids)
+            kwargs["inputs_embeds"] = torch.cat([self.virtual_prompt[None].to(embeddings.dtype), embeddings], 1)
+        else:
+            kwargs["input_ids"] = input_ids
+        cache = _cache_of(self.model(use_cache=True, **kwargs))
         return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _expanded_cache(self, prefix_cache, batch: int):
         data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in prefix_cache]
         return DynamicCache(ddp_cache_data=data, config=self.model.config)
 
-    def _score_batches(self, prompts, indices, prefix_length, prefix_cache, scores, bar) -> None:
+    def _score_batches(self, prompts, indices, prefix_length, prefix_cache, scores, bar, offset: int | None = None) -> None:
+        """Score `indices` in batches; each prompt's first `prefix_length` tokens are in `prefix_cache`, which
+        holds `offset` positions (more than `prefix_length` when a soft prompt comes first)."""
+        offset = prefix_length if offset is None else offset
         # Longest first: similar lengths share a batch (little padding), and the first batch is the
         # largest, so an automatic batch size that fits it fits every later one.
         order = sorted(indices, key=lambda i: -len(prompts[i]))
@@ -154,7 +173,7 @@ class LabelScorer:
                                       self.max_rows or len(order))
 
         def score(batch: list[int]) -> None:
-            scores[batch] = self._score_batch([prompts[i][prefix_length:] for i in batch], prefix_length, prefix_cache)
+            scores[batch] = self._score_batch([prompts[i][prefix_length:] for i in batch], offset, prefix_cache)
             bar.update(len(batch))
 
         fitted, largest = run_in_batches(order, rows, score, shrink=self.batch_size is None)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.causal_lm import continuation_ids
 from toolkit.errors import UserError
 
 
@@ -81,18 +82,3 @@ class Verbalizer:
 
 def _normalise(text: str) -> str:
     return re.sub(r"^[\W_]+|[\W_]+$", "", text.strip().lower())
-
-
-def continuation_ids(tokenizer, context: str, continuation: str) -> list[int]:
-    """The tokens `continuation` adds after `context` (encoded together, context tokens removed).
-
-    Falls back to encoding the continuation alone when the two merge across the boundary.
-    """
-    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"] if context else []
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    if context_ids and whole[: len(context_ids)] == context_ids and len(whole) > len(context_ids):
-        return whole[len(context_ids):]
-    ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise UserError(f"the label word {continuation.strip()!r} encodes to no tokens; choose another word")
-    return ids

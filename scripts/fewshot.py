@@ -12,7 +12,7 @@ to --output_dir; rerunning the same command resumes. A .json/.yaml config file w
 from accelerate import PartialState
 
 from prompts.data import FewShotDataArguments
-from prompts.summary import summarise, summary_table_rows
+from prompts.summary import CONTINUOUS, summarise, summary_table_rows
 from prompts.sweep import SweepArguments, run_sweep
 from toolkit.cli import format_table, parse_args, run_script
 
@@ -23,7 +23,8 @@ def main(argv=None) -> list[dict]:
     if not PartialState().is_main_process:
         return rows
     table = summary_table_rows(summarise(rows))
-    print(format_table(table, ["model", "template", "selection", "shots", "calibrated", "seeds", "accuracy", "macro_f1"]))
+    continuous = [name for name in CONTINUOUS if any(name in row for row in table)]
+    print(format_table(table, ["model", "template", "selection", "shots", "calibrated", "seeds", "accuracy", "macro_f1", *continuous]))
     print(f"results: {sweep.output_dir}/results.csv, plots: {sweep.output_dir}/accuracy_vs_shots.png")
     return rows
 

@@ -75,3 +75,19 @@ def fewshot_files(tmp_path_factory) -> dict[str, str]:
     rows = sentiment_rows(seed=1)
     directory = tmp_path_factory.mktemp("fewshot-data")
     return {"train": write_rows(directory / "pool.jsonl", rows[:96]), "validation": write_rows(directory / "eval.jsonl", rows[96:120])}
+
+
+@pytest.fixture(scope="session")
+def base_gpt2(fewshot_gpt2, tmp_path_factory):
+    """`fewshot_gpt2` with token embeddings of a pretrained model's scale. A fresh initialisation's are so small
+    (std 0.02) that, with the tied output layer frozen, no adapter can move the next-token distribution far."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory = tmp_path_factory.mktemp("base-gpt2")
+    model = AutoModelForCausalLM.from_pretrained(fewshot_gpt2)
+    with torch.no_grad():
+        model.transformer.wte.weight.mul_(15)
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(fewshot_gpt2).save_pretrained(directory)
+    return str(directory)

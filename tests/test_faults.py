@@ -41,9 +41,9 @@ def _kill_at_random(command, output_dir, seed, stop=signal.SIGKILL):
     assert not (output_dir / "all_results.json").exists(), "the kill came too late to test anything"
 
 
-def assert_same_run(expected_dir, resumed_dir):
-    """Bitwise-equal final weights and equal final metrics."""
-    expected, resumed = load_file(str(expected_dir / "model.safetensors")), load_file(str(resumed_dir / "model.safetensors"))
+def assert_same_run(expected_dir, resumed_dir, weights="model.safetensors"):
+    """Bitwise-equal final weights (or adapter weights) and equal final metrics."""
+    expected, resumed = load_file(str(expected_dir / weights)), load_file(str(resumed_dir / weights))
     assert expected.keys() == resumed.keys()
     for name in expected:
         assert expected[name].equal(resumed[name]), name
@@ -90,6 +90,22 @@ def test_a_causal_lm_killed_and_resumed_explicitly_ends_the_same(tiny_gpt2, tmp_
     checkpoint = last_complete_checkpoint(tmp_path / "killed")
     _run(command + ["--resume_from_checkpoint", str(checkpoint)])
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
+
+
+def test_a_lora_run_killed_at_a_random_moment_resumes_to_the_same_adapter(tiny_gpt2, tmp_path):
+    from helpers import LM_CORPUS
+
+    (tmp_path / "train.txt").write_text("\n".join(LM_CORPUS) + "\n")
+    (tmp_path / "validation.txt").write_text("\n".join(LM_CORPUS[:8]) + "\n")
+    files = {"train": str(tmp_path / "train.txt"), "validation": str(tmp_path / "validation.txt")}
+    flags = ["--block_size", "16", "--per_device_train_batch_size", "4", "--use_peft", "--lora_r", "4", "--packing"]
+    _run(_command(tiny_gpt2, files, tmp_path / "whole", "finetune_lm.py", max_steps=120) + flags)
+    command = _command(tiny_gpt2, files, tmp_path / "killed", "finetune_lm.py", max_steps=120) + flags
+    _kill_at_random(command, tmp_path / "killed", seed=4)
+    result = _run(command)  # the same command again
+    assert "resuming from" in result.stderr
+    assert not (tmp_path / "killed" / "model.safetensors").exists()
+    assert_same_run(tmp_path / "whole", tmp_path / "killed", weights="adapter_model.safetensors")
 
 
 def test_a_half_written_checkpoint_is_ignored_and_never_loaded(uninterrupted, tmp_path):

@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +17,7 @@ from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, Revi
 from transformers import AutoConfig, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from .adapters import attach_adapter, base_model_name, head_labels, is_adapter_dir
 from .device import cuda_usable
 from .errors import UserError
 from .packaged import PACKAGED_MODELS, PREFIX, is_packaged, resolve_packaged
@@ -99,7 +100,7 @@ def resolve_model_name(name: str) -> str:
         return resolve_packaged(name)
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not is_adapter_dir(name):
             raise UserError(f"model directory {name!r} has no config.json; point to a directory saved with save_pretrained")
         return str(path)
     if path.exists():
@@ -205,6 +206,8 @@ def load_tokenizer(args: ModelArguments, **kwargs):
     """Load the tokenizer for `args` (its own `tokenizer_name`, else the model's)."""
     requested = args.tokenizer_name or args.model_name_or_path
     name = resolve_model_name(requested)
+    if is_adapter_dir(name) and not (Path(name) / "tokenizer_config.json").is_file():
+        name = resolve_model_name(base_model_name(name))  # an adapter saved without its tokenizer: the base model's
     with load_errors_as_user_errors(requested, "tokenizer"):
         return AutoTokenizer.from_pretrained(name, **pretrained_kwargs(args, name), **kwargs)
 
@@ -215,8 +218,19 @@ def load_model(auto_class, args: ModelArguments, new_head: bool = False, **kwarg
     Weights come from safetensors unless `allow_pickle_weights` is set. With `new_head`, a task head the
     checkpoint lacks is expected (it is about to be trained): instead of Transformers' load report, one
     info line names it; weights missing from the body of the model are still reported as a warning.
+
+    A `peft` adapter directory loads its base model and the adapter (`toolkit.adapters`): LoRA comes back
+    merged into a plain model, a soft prompt as a `PeftModel`.
     """
     name = resolve_model_name(args.model_name_or_path)
+    if is_adapter_dir(name) and not (Path(name) / "config.json").is_file():
+        base = base_model_name(name)
+        try:
+            model = load_model(auto_class, replace(args, model_name_or_path=base), new_head=new_head, **{**head_labels(name), **kwargs})
+        except UserError as error:
+            raise UserError(f"adapter directory {args.model_name_or_path!r}: {error}") from None
+        with load_errors_as_user_errors(args.model_name_or_path):
+            return attach_adapter(model, name)
     common = pretrained_kwargs(args, name)
     with load_errors_as_user_errors(args.model_name_or_path):
         try:

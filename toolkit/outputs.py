@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +83,25 @@ def check_output_dir(output_dir: str | os.PathLike | None, overwrite: bool) -> P
             "write into it, or choose another --output_dir"
         )
     return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a staging directory beside `path`; on success it replaces `path` whole, on failure it is removed.
+
+    Readers see either no `path`, the old one, or the complete new one, never a half-written directory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_umask())
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise UserError(write_error_message(path, error)) from None
+        raise

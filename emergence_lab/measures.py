@@ -1,0 +1,169 @@
+"""Instruments for in-context learning inside a causal LM: per-position loss, the ICL score, induction heads.
+
+Definitions follow Olsson et al. 2022, "In-context Learning and Induction Heads" (transformer-circuits.pub/2022/
+in-context-learning-and-induction-heads; arXiv:2209.11895):
+
+- **In-context learning score**: "the loss of the 500th token in the context minus the average loss of the 50th
+  token in the context, averaged over dataset examples". Negative when later tokens are predicted better, i.e.
+  when the model uses its context. Here "the k-th token" is 1-based: the token at index k-1, predicted from the
+  k-1 tokens before it. For contexts shorter than 500 tokens both positions are scaled by context / 500.
+- **Prefix-matching score** of a head: on a sequence of random tokens repeated twice, the attention each token of
+  the second copy pays to the token that followed its previous occurrence (the token "induction would suggest comes
+  next"), averaged over the second copy and the sequences. An induction head scores near 1; a head that looks
+  elsewhere near 0.
+- **Repeated-half loss**: on the same sequences, the mean loss on the second copy (its first token excluded: nothing
+  predicts it) against the mean loss on the first copy (its first token excluded too). Random tokens cannot be
+  predicted from the first copy; only copying from context predicts the second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from toolkit.errors import UserError
+
+DEFAULT_EARLY, DEFAULT_LATE = 50, 500
+
+
+@dataclass
+class InductionScores:
+    """Per-head prefix-matching scores `[layers, heads]` and the two halves' losses on repeated random tokens."""
+
+    prefix_matching: torch.Tensor
+    first_half_loss: float
+    repeated_half_loss: float
+
+    @property
+    def best_head(self) -> tuple[int, int]:
+        index = int(self.prefix_matching.argmax())
+        return divmod(index, self.prefix_matching.shape[1])
+
+    @property
+    def best_score(self) -> float:
+        return float(self.prefix_matching.max())
+
+    def as_dict(self) -> dict:
+        layer, head = self.best_head
+        return {"best_prefix_matching": self.best_score, "best_head": f"layer {layer} head {head}",
+                "first_half_loss": self.first_half_loss, "repeated_half_loss": self.repeated_half_loss,
+                "prefix_matching": [[round(float(x), 4) for x in row] for row in self.prefix_matching]}
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def token_losses(model, input_ids: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+    """Cross-entropy of every token given the tokens before it: `[sequences, length]`, column 0 is NaN (nothing
+    predicts the first token)."""
+    if input_ids.dim() != 2 or input_ids.shape[1] < 2:
+        raise UserError("loss per position needs sequences of at least 2 tokens")
+    rows = []
+    device = _device(model)
+    for start in range(0, input_ids.shape[0], batch_size):
+        batch = input_ids[start : start + batch_size].to(device)
+        logits = model(input_ids=batch, use_cache=False).logits.float()
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), batch[:, 1:], reduction="none")
+        rows.append(torch.cat([torch.full((batch.shape[0], 1), float("nan"), device=device), losses], 1).cpu())
+    return torch.cat(rows)
+
+
+def per_position_loss(model, input_ids: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+    """Mean loss at each position over the sequences: `[length]` (index 0 NaN)."""
+    return token_losses(model, input_ids, batch_size).mean(0)
+
+
+def icl_positions(context: int, early: int = DEFAULT_EARLY, late: int = DEFAULT_LATE, scale: bool = True) -> tuple[int, int]:
+    """The (early, late) 1-based token positions for contexts of `context` tokens.
+
+    With `scale` (the defaults), a context shorter than `late` scales both positions by context / late, as the
+    positions were chosen for 500+-token contexts. Explicit positions beyond the context are refused.
+    """
+    if not 2 <= early < late:
+        raise UserError(f"ICL score positions must satisfy 2 <= early < late; got early {early}, late {late}")
+    if late > context:
+        if not scale:
+            raise UserError(f"ICL score position {late} is beyond the context of {context} tokens; pass --icl_late {context} or less")
+        early, late = max(2, round(early * context / late)), context
+        if early >= late:
+            raise UserError(f"a context of {context} tokens is too short for an ICL score; use sequences of at least 20 tokens")
+    return early, late
+
+
+def icl_score(model, input_ids: torch.Tensor, early: int = DEFAULT_EARLY, late: int = DEFAULT_LATE, scale: bool = True,
+              batch_size: int = 16) -> dict:
+    """Olsson et al.'s in-context learning score on `input_ids` `[sequences, length]` of held-out text.
+
+    Returns `icl_score` (loss of the `late`-th token minus loss of the `early`-th, averaged over sequences),
+    the two losses, the positions used and the mean loss.
+    """
+    if scale or late > input_ids.shape[1]:
+        early, late = icl_positions(input_ids.shape[1], early, late, scale)
+    losses = per_position_loss(model, input_ids, batch_size)
+    return {"icl_score": float(losses[late - 1] - losses[early - 1]), "early_loss": float(losses[early - 1]),
+            "late_loss": float(losses[late - 1]), "early_position": early, "late_position": late,
+            "loss": float(losses[1:].mean())}
+
+
+def repeated_random_tokens(vocab_size: int, count: int, lengths: tuple[int, ...] = (8, 12, 16, 20), seed: int = 0,
+                           avoid: tuple[int, ...] = ()) -> list[torch.Tensor]:
+    """`count` sequences of random tokens repeated twice, `[r, r]`, the halves' lengths cycling through `lengths`
+    (varied, so that no fixed distance can stand in for induction). Tokens are distinct within a half."""
+    generator = torch.Generator().manual_seed(seed)
+    allowed = torch.tensor([t for t in range(vocab_size) if t not in set(avoid)])
+    if len(allowed) < max(lengths):
+        raise UserError(f"the vocabulary has {len(allowed)} usable tokens, fewer than a half of {max(lengths)}")
+    sequences = []
+    for index in range(count):
+        half = allowed[torch.randperm(len(allowed), generator=generator)[: lengths[index % len(lengths)]]]
+        sequences.append(torch.cat([half, half]))
+    return sequences
+
+
+@contextlib.contextmanager
+def attention_weights_available(model) -> Iterator[None]:
+    """Switch the model to eager attention (the kernel that returns attention weights) for the block."""
+    original = getattr(model.config, "_attn_implementation", None)
+    if original not in (None, "eager"):
+        try:
+            model.set_attn_implementation("eager")
+        except (ValueError, AttributeError, NotImplementedError) as error:
+            raise UserError(f"the model cannot return attention weights ({error}); induction scores need them") from None
+    try:
+        yield
+    finally:
+        if original not in (None, "eager"):
+            model.set_attn_implementation(original)
+
+
+@torch.no_grad()
+def induction_scores(model, sequences: list[torch.Tensor]) -> InductionScores:
+    """Prefix-matching score of every head and the two halves' losses on `[r, r]` sequences (see module doc)."""
+    device = _device(model)
+    totals, counts = None, 0
+    first_losses, repeated_losses = [], []
+    with attention_weights_available(model):
+        for sequence in sequences:
+            half = sequence.shape[0] // 2
+            ids = sequence[None].to(device)
+            output = model(input_ids=ids, output_attentions=True, use_cache=False)
+            attentions = getattr(output, "attentions", None)
+            if not attentions or any(a is None for a in attentions):
+                raise UserError(f"model {type(model).__name__} returns no attention weights; induction scores need a model "
+                                "whose attention outputs Transformers exposes (GPT-2, Llama, ...)")
+            weights = torch.stack([a[0].float() for a in attentions])  # [layers, heads, query, key]
+            queries = torch.arange(half, 2 * half, device=device)
+            keys = queries - half + 1  # the token after the previous occurrence of the query's token
+            scores = weights[:, :, queries, keys].sum(-1)  # [layers, heads]
+            totals = scores if totals is None else totals + scores
+            counts += len(queries)
+            losses = torch.nn.functional.cross_entropy(output.logits[0, :-1].float(), ids[0, 1:], reduction="none")
+            first_losses.append(losses[: half - 1])  # tokens 1 .. half-1
+            repeated_losses.append(losses[half:])  # tokens half+1 .. 2*half-1
+    return InductionScores(prefix_matching=(totals / counts).cpu(), first_half_loss=float(torch.cat(first_losses).mean()),
+                           repeated_half_loss=float(torch.cat(repeated_losses).mean()))

@@ -1,0 +1,251 @@
+"""The emergence lab: per-position loss, ICL score and induction scores against hand computations; tracking during
+training; the induction-head experiment's bookkeeping; bad input."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from emergence_lab.measures import icl_positions, icl_score, induction_scores, repeated_random_tokens, token_losses
+from emergence_lab.tracking import phase_change_step
+from toolkit.errors import UserError
+
+from helpers import LM_CORPUS, load_script
+
+
+@pytest.fixture(scope="module")
+def gpt2(tiny_gpt2):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_gpt2).eval()
+
+
+def test_token_losses_match_a_hand_computed_cross_entropy(gpt2):
+    ids = torch.tensor([[5, 9, 13, 5, 9, 13, 7, 2], [1, 2, 3, 4, 5, 6, 7, 8]])
+    losses = token_losses(gpt2, ids, batch_size=1)
+    with torch.no_grad():
+        logits = gpt2(input_ids=ids).logits
+    for row in range(2):
+        assert torch.isnan(losses[row, 0])
+        for position in range(1, 8):
+            log_probs = torch.log_softmax(logits[row, position - 1], -1)
+            assert losses[row, position].item() == pytest.approx(-log_probs[ids[row, position]].item(), abs=1e-5)
+
+
+def test_icl_score_is_the_late_tokens_loss_minus_the_early_tokens(gpt2):
+    ids = torch.randint(0, 300, (3, 40), generator=torch.Generator().manual_seed(0))
+    losses = token_losses(gpt2, ids).mean(0)
+    score = icl_score(gpt2, ids, early=5, late=30, scale=False)
+    # the 5th and 30th tokens (1-based) are at indices 4 and 29
+    assert score["icl_score"] == pytest.approx((losses[29] - losses[4]).item(), abs=1e-6)
+    assert (score["early_position"], score["late_position"]) == (5, 30)
+
+
+def test_default_positions_scale_to_short_contexts_and_explicit_ones_beyond_it_are_refused():
+    assert icl_positions(1024) == (50, 500)
+    assert icl_positions(128) == (13, 128)  # 50 * 128 / 500 = 12.8
+    with pytest.raises(UserError, match="ICL score position 500 is beyond the context of 128 tokens; pass --icl_late 128 or less"):
+        icl_positions(128, 50, 500, scale=False)
+    with pytest.raises(UserError, match="2 <= early < late"):
+        icl_positions(128, 60, 40)
+
+
+class _FakeAttentionModel(torch.nn.Module):
+    """Head (1, 0) attends exactly to the induction target; every other head spreads attention uniformly (causal)."""
+
+    def __init__(self, layers=2, heads=2, vocab=50):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.config = SimpleNamespace(_attn_implementation="eager", vocab_size=vocab)
+        self.layers, self.heads, self.vocab = layers, heads, vocab
+
+    def forward(self, input_ids, output_attentions=False, use_cache=False):
+        length = input_ids.shape[1]
+        half = length // 2
+        uniform = torch.tril(torch.ones(length, length))
+        uniform = uniform / uniform.sum(-1, keepdim=True)
+        attentions = []
+        for layer in range(self.layers):
+            weights = uniform.expand(1, self.heads, length, length).clone()
+            if layer == 1:
+                weights[0, 0] = 0
+                for query in range(length):
+                    weights[0, 0, query, query - half + 1 if query >= half else query] = 1
+            attentions.append(weights)
+        logits = torch.zeros(1, length, self.vocab)
+        logits[0, half - 1 :, :] = -10.0  # confident about the second copy: its tokens get logit 0, the rest -10
+        for query in range(half - 1, length - 1):
+            logits[0, query, input_ids[0, query + 1]] = 0.0
+        return SimpleNamespace(logits=logits, attentions=tuple(attentions))
+
+
+def test_prefix_matching_and_repeated_half_loss_match_a_hand_computation():
+    model = _FakeAttentionModel()
+    sequences = repeated_random_tokens(50, 2, lengths=(6, 10), seed=1)
+    scores = induction_scores(model, sequences)
+    assert scores.prefix_matching[1, 0].item() == pytest.approx(1.0)
+    # a uniform causal head gives query q a weight of 1 / (q + 1) on any one key: averaged over the second copies
+    queries = [q for half in (6, 10) for q in range(half, 2 * half)]
+    expected = sum(1 / (q + 1) for q in queries) / len(queries)
+    for layer, head in ((0, 0), (0, 1), (1, 1)):
+        assert scores.prefix_matching[layer, head].item() == pytest.approx(expected, rel=1e-5)
+    assert scores.best_head == (1, 0)
+    # first copy: uniform over 50 tokens (loss ln 50); second copy: logit 0 against 49 logits of -10
+    assert scores.first_half_loss == pytest.approx(torch.log(torch.tensor(50.0)).item(), rel=1e-5)
+    assert scores.repeated_half_loss == pytest.approx(torch.log1p(torch.tensor(49 * torch.exp(torch.tensor(-10.0)).item())).item(), rel=1e-4)
+
+
+def test_repeated_tokens_are_two_identical_halves_of_varied_length():
+    sequences = repeated_random_tokens(100, 4, lengths=(6, 9), seed=0, avoid=(0, 1))
+    assert [len(s) for s in sequences] == [12, 18, 12, 18]
+    for sequence in sequences:
+        half = len(sequence) // 2
+        assert sequence[:half].equal(sequence[half:]) and len(set(sequence[:half].tolist())) == half
+        assert not {0, 1} & set(sequence.tolist())
+
+
+def test_induction_scores_work_for_a_llama_and_restore_its_attention_kernel(tiny_llama):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, attn_implementation="sdpa").eval()
+    scores = induction_scores(model, repeated_random_tokens(model.config.vocab_size, 3, seed=0))
+    assert scores.prefix_matching.shape == (2, 4)
+    assert ((scores.prefix_matching >= 0) & (scores.prefix_matching <= 1)).all()
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_a_model_without_attention_outputs_is_refused():
+    class NoAttentions(_FakeAttentionModel):
+        def forward(self, input_ids, output_attentions=False, use_cache=False):
+            return SimpleNamespace(logits=torch.zeros(1, input_ids.shape[1], self.vocab), attentions=None)
+
+    with pytest.raises(UserError, match="returns no attention weights"):
+        induction_scores(NoAttentions(), repeated_random_tokens(50, 1))
+
+
+def test_the_phase_change_is_the_largest_rise_of_the_induction_score():
+    records = [{"step": s, "best_prefix_matching": v} for s, v in ((0, 0.05), (50, 0.07), (100, 0.45), (150, 0.8), (200, 0.82))]
+    assert phase_change_step(records) == 100
+    assert phase_change_step(records[:1]) is None
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    (tmp_path / "train.txt").write_text("\n".join(LM_CORPUS * 3) + "\n")
+    (tmp_path / "validation.txt").write_text("\n".join(LM_CORPUS[:12]) + "\n")
+    return tmp_path
+
+
+def test_track_icl_records_every_n_steps_and_plots(tiny_gpt2, corpus, tmp_path):
+    output_dir = tmp_path / "tracked"
+    argv = ["--model_name_or_path", tiny_gpt2, "--train_file", str(corpus / "train.txt"), "--validation_file",
+            str(corpus / "validation.txt"), "--block_size", "32", "--do_train", "--do_eval", "--max_steps", "12",
+            "--per_device_train_batch_size", "4", "--output_dir", str(output_dir), "--report_to", "none",
+            "--save_strategy", "no", "--track_icl", "--track_icl_steps", "5"]
+    load_script("finetune_lm").main(argv)
+    records = [json.loads(line) for line in (output_dir / "icl_tracking.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 5, 10, 12]
+    assert all((r["early_position"], r["late_position"]) == (3, 32) for r in records)  # 50 and 500 scaled to 32 tokens
+    assert records[-1]["loss"] < records[0]["loss"]
+    assert len(records[0]["prefix_matching"]) == 2 and len(records[0]["prefix_matching"][0]) == 2
+    assert (output_dir / "icl_tracking.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--track_icl", "--icl_late", "500"], "ICL score position 500 is beyond the context of 32 tokens"),
+    (["--track_icl", "--track_icl_steps", "0"], "--track_icl_steps must be at least 1, got 0"),
+])
+def test_bad_tracking_options_are_refused_before_anything_is_written(flags, message, tiny_gpt2, corpus, tmp_path):
+    argv = ["--model_name_or_path", tiny_gpt2, "--train_file", str(corpus / "train.txt"), "--validation_file",
+            str(corpus / "validation.txt"), "--block_size", "32", "--do_train", "--do_eval", "--max_steps", "2",
+            "--output_dir", str(tmp_path / "out"), "--report_to", "none", *flags]
+    with pytest.raises(UserError, match=message):
+        load_script("finetune_lm").main(argv)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_experiment_trains_tracks_and_resumes(tmp_path):
+    argv = ["--output_dir", str(tmp_path / "lab"), "--layers", "1", "2", "--max_steps", "6", "--track_every", "3",
+            "--batch_size", "4", "--n_embd", "16", "--vocab_size", "40", "--block_size", "40"]
+    rows = load_script("emergence").main(argv)
+    assert [row["layers"] for row in rows] == [1, 2] and all(row["steps"] == 6 for row in rows)
+    assert rows[1]["parameters"] > rows[0]["parameters"]
+    assert (tmp_path / "lab" / "emergence.png").is_file() and (tmp_path / "lab" / "2-layer" / "icl_tracking.png").is_file()
+    assert load_script("emergence").main(argv) == rows  # finished models are read back, not trained again
+    with pytest.raises(UserError, match="holds an experiment with other settings"):
+        load_script("emergence").main(argv + ["--attention_only"])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max_steps", "0"], "--max_steps must be at least 1, got 0"),
+    (["--layers", "0"], "--layers must list layer counts of at least 1"),
+    (["--block_size", "30"], "--block_size 30 must hold two copies of the longest span; pass at least 40"),
+    (["--n_embd", "30", "--n_head", "4"], "--n_embd 30 is not divisible by --n_head 4"),
+])
+def test_bad_experiment_options_are_refused(flags, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        load_script("emergence").main(["--output_dir", str(tmp_path / "lab"), *flags])
+    assert not (tmp_path / "lab").exists()
+
+
+def test_attention_only_models_have_no_mlp_weights_that_matter():
+    from emergence_lab.experiment import EmergenceArguments, build_model
+
+    model = build_model(2, EmergenceArguments(output_dir="unused", attention_only=True, n_embd=16, vocab_size=40, block_size=40))
+    hidden = torch.randn(1, 3, 16)
+    assert model.transformer.h[0].mlp(hidden).abs().sum() == 0
+    assert not any("mlp" in name for name, _ in model.named_parameters())
+
+
+# --- the mirage check: discontinuous and continuous metrics of the same predictions ---------------------------
+
+def test_token_edit_distance_by_hand():
+    from prompts.metrics import token_edit_distance
+
+    assert token_edit_distance([1, 2, 3], [1, 2, 3]) == 0
+    assert token_edit_distance([1, 2, 3], [1, 3]) == 1  # one deletion
+    assert token_edit_distance([4, 2, 3], [1, 2, 5]) == 2  # two substitutions
+    assert token_edit_distance([], [7, 8]) == 2
+
+
+def test_continuous_scores_by_hand():
+    from prompts.classifier import FewShotPredictions
+    from prompts.metrics import continuous_scores
+
+    scored = FewShotPredictions(predictions=[1, 0], probabilities=[[0.2, 0.8], [0.6, 0.4]], demonstrations=[[], []],
+                                label_log_probs=[[-3.0, -1.0], [-2.0, -4.0]], calibrated_probabilities=[[0.5, 0.5], [0.3, 0.7]])
+    assert continuous_scores(scored, [1, 1]) == pytest.approx({"correct_answer_log_prob": -2.5, "correct_label_prob": 0.6})
+    assert continuous_scores(scored, [1, 1], calibrated=True) == pytest.approx({"correct_label_prob": 0.6})
+    generated = FewShotPredictions(predictions=[1, -1], probabilities=None, demonstrations=[[], []],
+                                   answer_tokens=[[5], [5, 9, 9]], label_word_tokens=[[4], [5]])
+    assert continuous_scores(generated, [1, 0]) == pytest.approx({"token_edit_distance": 1.5, "exact_match": 0.5})
+
+
+def test_the_correct_answer_log_prob_is_the_models_log_probability_of_the_label_word(fewshot_gpt2):
+    from prompts import FewShotClassifier, FewShotConfig, load_template
+    from prompts.metrics import continuous_scores
+    from toolkit.causal_lm import load_generator
+
+    model, tokenizer = load_generator(fewshot_gpt2)
+    template = load_template("sentiment")
+    texts, labels = ["the film was good", "a dull plot"], [1, 0]
+    result = FewShotClassifier(model, tokenizer, template, None, FewShotConfig(progress=False)).predict(texts)
+    expected = 0.0
+    for text, label in zip(texts, labels):
+        prompt = tokenizer(template.render_prompt({"text": text}))["input_ids"]
+        word = tokenizer(template.render_prompt({"text": text}) + " " + template.verbalizer.word(label))["input_ids"][len(prompt):]
+        with torch.no_grad():
+            log_probs = torch.log_softmax(model(input_ids=torch.tensor([prompt + word])).logits[0], -1)
+        expected += sum(log_probs[len(prompt) - 1 + i, token].item() for i, token in enumerate(word)) / len(texts)
+    assert continuous_scores(result, labels)["correct_answer_log_prob"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_sweep_over_model_sizes_reports_and_plots_both_kinds_of_metric(fewshot_gpt2, tiny_llama, fewshot_files, tmp_path):
+    rows = load_script("fewshot").main(["--model_name_or_path", fewshot_gpt2, tiny_llama, "--train_file", fewshot_files["train"],
+                                        "--validation_file", fewshot_files["validation"], "--shots", "0", "1",
+                                        "--output_dir", str(tmp_path / "sweep")])
+    assert all("accuracy" in row and row["correct_answer_log_prob"] < 0 and 0 < row["correct_label_prob"] < 1 for row in rows)
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert all("correct_answer_log_prob_mean" in entry for entry in summary)
+    assert (tmp_path / "sweep" / "accuracy_vs_model_size.png").stat().st_size > 20_000
