@@ -13,6 +13,7 @@ resumes with the methods that are missing.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,9 @@ def compare_methods(args: CompareArguments, data: FewShotDataArguments) -> list[
     pool, evaluation = load_fewshot_data(data, template, need_pool=True)
     if pool is None:
         raise UserError("the trained methods and in-context learning need training data; pass --train_file")
+    if not resuming and output_dir.is_dir():  # --overwrite_output_dir: start over, so no earlier method is read back
+        for name in ("methods", "runs"):
+            shutil.rmtree(output_dir / name, ignore_errors=True)
     atomic_write_json(plan_file, plan)
     train_file = atomic_write_jsonl(output_dir / "data" / "train.jsonl", training_examples(template, pool))
 

@@ -12,6 +12,7 @@ does not.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,9 @@ def run_experiment(args: EmergenceArguments) -> list[dict]:
         raise UserError(f"{str(output_dir)!r} holds an experiment with other settings; pass --overwrite_output_dir or another --output_dir")
     if not resuming:
         check_output_dir(output_dir, args.overwrite_output_dir)
+        if output_dir.is_dir():  # --overwrite_output_dir: start over, so no earlier model is read back
+            for path in output_dir.glob("*-layer*"):
+                shutil.rmtree(path)
     atomic_write_json(plan_file, plan)
     rows = []
     for layers in args.layers:

@@ -147,23 +147,26 @@ def induction_scores(model, sequences: list[torch.Tensor]) -> InductionScores:
     device = _device(model)
     totals, counts = None, 0
     first_losses, repeated_losses = [], []
+    by_length: dict[int, list[torch.Tensor]] = {}
+    for sequence in sequences:  # one forward pass per length
+        by_length.setdefault(sequence.shape[0], []).append(sequence)
     with attention_weights_available(model):
-        for sequence in sequences:
-            half = sequence.shape[0] // 2
-            ids = sequence[None].to(device)
+        for length, group in by_length.items():
+            half = length // 2
+            ids = torch.stack(group).to(device)
             output = model(input_ids=ids, output_attentions=True, use_cache=False)
             attentions = getattr(output, "attentions", None)
             if not attentions or any(a is None for a in attentions):
                 raise UserError(f"model {type(model).__name__} returns no attention weights; induction scores need a model "
                                 "whose attention outputs Transformers exposes (GPT-2, Llama, ...)")
-            weights = torch.stack([a[0].float() for a in attentions])  # [layers, heads, query, key]
+            weights = torch.stack([a.float() for a in attentions])  # [layers, batch, heads, query, key]
             queries = torch.arange(half, 2 * half, device=device)
             keys = queries - half + 1  # the token after the previous occurrence of the query's token
-            scores = weights[:, :, queries, keys].sum(-1)  # [layers, heads]
+            scores = weights[:, :, :, queries, keys].sum((1, 3))  # [layers, heads]
             totals = scores if totals is None else totals + scores
-            counts += len(queries)
-            losses = torch.nn.functional.cross_entropy(output.logits[0, :-1].float(), ids[0, 1:], reduction="none")
-            first_losses.append(losses[: half - 1])  # tokens 1 .. half-1
-            repeated_losses.append(losses[half:])  # tokens half+1 .. 2*half-1
+            counts += len(queries) * len(group)
+            losses = torch.nn.functional.cross_entropy(output.logits[:, :-1].float().transpose(1, 2), ids[:, 1:], reduction="none")
+            first_losses.append(losses[:, : half - 1].flatten())  # tokens 1 .. half-1
+            repeated_losses.append(losses[:, half:].flatten())  # tokens half+1 .. 2*half-1
     return InductionScores(prefix_matching=(totals / counts).cpu(), first_half_loss=float(torch.cat(first_losses).mean()),
                            repeated_half_loss=float(torch.cat(repeated_losses).mean()))

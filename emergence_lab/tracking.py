@@ -51,13 +51,13 @@ class TrackingArguments:
                                    self.icl_late or DEFAULT_LATE, scale=scale, avoid=tuple(tokenizer.all_special_ids))
 
 
-def phase_change_step(records: list[dict], key: str = "best_prefix_matching") -> int | None:
-    """The step at the end of the largest rise of `key` between consecutive records (None with fewer than 2)."""
+def phase_change_step(records: list[dict], key: str = "best_prefix_matching", min_rise: float = 0.1) -> int | None:
+    """The step at the end of the largest rise of `key` between consecutive records; None when no rise reaches
+    `min_rise` (no phase change, only drift) or with fewer than 2 records."""
     if len(records) < 2:
         return None
-    rises = [(later[key] - earlier[key], later["step"]) for earlier, later in itertools.pairwise(records)]
-    rise, step = max(rises)
-    return step if rise > 0 else None
+    rise, step = max((later[key] - earlier[key], later["step"]) for earlier, later in itertools.pairwise(records))
+    return step if rise >= min_rise else None
 
 
 class ICLTrackingCallback(TrainerCallback):

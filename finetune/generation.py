@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 from transformers import set_seed
 
+from toolkit.adapters import is_prompt_learning
 from toolkit.causal_lm import context_length, prepare_tokenizer
 from toolkit.cli import require_at_least_one
 from toolkit.device import run_in_batches, to_device
@@ -135,13 +137,21 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     outputs: list[list[str]] = [[] for _ in prompts]
     rows = args.batch_size or (AUTO_GPU_BATCH if model.device.type == "cuda" else AUTO_CPU_BATCH)
+    soft_prompt = is_prompt_learning(model)
+    if soft_prompt:
+        # peft puts the virtual tokens before the padding and ignores position ids, so a left-padded prompt
+        # would be read at shifted positions: generate prompt-tuned models one prompt at a time, unpadded.
+        rows = 1
 
     def generate_batch(batch: list[int]) -> None:
         inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
         inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
-        generated = model.generate(
-            **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer, streamer=streamer
-        )
+        with warnings.catch_warnings():
+            if soft_prompt:  # see above: one unpadded prompt, whose positions are the default ones anyway
+                warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
+            generated = model.generate(
+                **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer, streamer=streamer
+            )
         new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()  # one copy back per batch
         for row, tokens in enumerate(new_tokens):
             prompt_index = batch[row // args.num_return_sequences]

@@ -67,22 +67,23 @@ class _FakeAttentionModel(torch.nn.Module):
         uniform = uniform / uniform.sum(-1, keepdim=True)
         attentions = []
         for layer in range(self.layers):
-            weights = uniform.expand(1, self.heads, length, length).clone()
+            weights = uniform.expand(input_ids.shape[0], self.heads, length, length).clone()
             if layer == 1:
-                weights[0, 0] = 0
+                weights[:, 0] = 0
                 for query in range(length):
-                    weights[0, 0, query, query - half + 1 if query >= half else query] = 1
+                    weights[:, 0, query, query - half + 1 if query >= half else query] = 1
             attentions.append(weights)
-        logits = torch.zeros(1, length, self.vocab)
-        logits[0, half - 1 :, :] = -10.0  # confident about the second copy: its tokens get logit 0, the rest -10
-        for query in range(half - 1, length - 1):
-            logits[0, query, input_ids[0, query + 1]] = 0.0
+        logits = torch.zeros(input_ids.shape[0], length, self.vocab)
+        logits[:, half - 1 :, :] = -10.0  # confident about the second copy: its tokens get logit 0, the rest -10
+        for row in range(input_ids.shape[0]):
+            for query in range(half - 1, length - 1):
+                logits[row, query, input_ids[row, query + 1]] = 0.0
         return SimpleNamespace(logits=logits, attentions=tuple(attentions))
 
 
 def test_prefix_matching_and_repeated_half_loss_match_a_hand_computation():
     model = _FakeAttentionModel()
-    sequences = repeated_random_tokens(50, 2, lengths=(6, 10), seed=1)
+    sequences = repeated_random_tokens(50, 4, lengths=(6, 10), seed=1)  # two of each length: batched by length
     scores = induction_scores(model, sequences)
     assert scores.prefix_matching[1, 0].item() == pytest.approx(1.0)
     # a uniform causal head gives query q a weight of 1 / (q + 1) on any one key: averaged over the second copies
@@ -93,7 +94,7 @@ def test_prefix_matching_and_repeated_half_loss_match_a_hand_computation():
     assert scores.best_head == (1, 0)
     # first copy: uniform over 50 tokens (loss ln 50); second copy: logit 0 against 49 logits of -10
     assert scores.first_half_loss == pytest.approx(torch.log(torch.tensor(50.0)).item(), rel=1e-5)
-    assert scores.repeated_half_loss == pytest.approx(torch.log1p(torch.tensor(49 * torch.exp(torch.tensor(-10.0)).item())).item(), rel=1e-4)
+    assert scores.repeated_half_loss == pytest.approx(torch.log1p(torch.tensor(49 * torch.exp(torch.tensor(-10.0)).item())).item(), abs=1e-6)
 
 
 def test_repeated_tokens_are_two_identical_halves_of_varied_length():
@@ -128,6 +129,7 @@ def test_the_phase_change_is_the_largest_rise_of_the_induction_score():
     records = [{"step": s, "best_prefix_matching": v} for s, v in ((0, 0.05), (50, 0.07), (100, 0.45), (150, 0.8), (200, 0.82))]
     assert phase_change_step(records) == 100
     assert phase_change_step(records[:1]) is None
+    assert phase_change_step([{"step": s, "best_prefix_matching": 0.05 + 0.01 * s} for s in range(5)]) is None  # drift
 
 
 @pytest.fixture
@@ -175,6 +177,9 @@ def test_the_experiment_trains_tracks_and_resumes(tmp_path):
     assert load_script("emergence").main(argv) == rows  # finished models are read back, not trained again
     with pytest.raises(UserError, match="holds an experiment with other settings"):
         load_script("emergence").main(argv + ["--attention_only"])
+    (tmp_path / "lab" / "1-layer" / "emergence.json").write_text('{"forged": true}')
+    again = load_script("emergence").main(argv + ["--overwrite_output_dir"])  # starts over: nothing read back
+    assert again[0]["layers"] == 1 and "forged" not in again[0]
 
 
 @pytest.mark.parametrize("flags, message", [
