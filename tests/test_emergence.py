@@ -254,3 +254,57 @@ def test_a_sweep_over_model_sizes_reports_and_plots_both_kinds_of_metric(fewshot
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     assert all("correct_answer_log_prob_mean" in entry for entry in summary)
     assert (tmp_path / "sweep" / "accuracy_vs_model_size.png").stat().st_size > 20_000
+
+
+def test_prefix_matching_of_a_real_gpt2_matches_its_attention_weights_read_by_hand(gpt2):
+    sequences = repeated_random_tokens(gpt2.config.vocab_size, 2, lengths=(7,), seed=3)
+    scores = induction_scores(gpt2, sequences)
+    gpt2.set_attn_implementation("eager")
+    expected = torch.zeros(2, 2)
+    with torch.no_grad():
+        for sequence in sequences:
+            attentions = gpt2(input_ids=sequence[None], output_attentions=True).attentions
+            for layer in range(2):
+                for head in range(2):
+                    for query in range(7, 14):  # the second copy; its token first appeared at query - 7
+                        expected[layer, head] += attentions[layer][0, head, query, query - 7 + 1] / 14
+    gpt2.set_attn_implementation("sdpa")
+    assert torch.allclose(scores.prefix_matching, expected, atol=1e-6)
+
+
+def test_an_experiment_killed_mid_training_resumes_to_the_same_records(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import ROOT
+
+    def command(output_dir):
+        return [sys.executable, str(ROOT / "scripts" / "emergence.py"), "--output_dir", str(output_dir), "--layers", "2",
+                "--max_steps", "300", "--track_every", "50", "--batch_size", "8", "--n_embd", "16", "--vocab_size", "40",
+                "--block_size", "40"]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command(tmp_path / "whole"), check=True, capture_output=True, cwd=ROOT, env=env, timeout=600)
+    process = subprocess.Popen(command(tmp_path / "killed"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    checkpoint = tmp_path / "killed" / "2-layer" / "checkpoint-200" / "trainer_state.json"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and process.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "2-layer" / "emergence.json").exists(), "the kill came too late to test anything"
+    subprocess.run(command(tmp_path / "killed"), check=True, capture_output=True, cwd=ROOT, env=env, timeout=600)
+
+    def records(directory):
+        return [json.loads(line) for line in (directory / "2-layer" / "icl_tracking.jsonl").read_text().splitlines()]
+
+    whole, resumed = records(tmp_path / "whole"), records(tmp_path / "killed")
+    assert [r["step"] for r in resumed] == [0, 50, 100, 150, 200, 250, 300]
+    assert [r["step"] for r in whole] == [r["step"] for r in resumed]
+    for before, after in zip(whole, resumed):
+        assert after["repeated_half_loss"] == pytest.approx(before["repeated_half_loss"], abs=1e-5)
+        assert after["best_prefix_matching"] == pytest.approx(before["best_prefix_matching"], abs=1e-5)
