@@ -250,7 +250,8 @@ def test_lora_classifier_trains_the_head_fully_and_reloads_from_the_adapter(tiny
     output_dir = tmp_path / "lora-classifier"
     metrics = script.main(["--model_name_or_path", tiny_distilbert, "--train_file", sentiment_files["train"],
                            "--validation_file", sentiment_files["validation"], "--do_train", "--do_eval", "--use_peft",
-                           "--lora_r", "16", *fast_training_flags(output_dir), "--learning_rate", "3e-3", "--num_train_epochs", "10"])
+                           "--lora_r", "16", *fast_training_flags(output_dir), "--learning_rate", "3e-3", "--num_train_epochs", "10",
+                           "--merge_adapter"])
     assert metrics["eval_accuracy"] >= 0.9
     assert metrics["trainable_parameters"] < metrics["total_parameters"] / 2
     from safetensors.torch import load_file
@@ -260,6 +261,9 @@ def test_lora_classifier_trains_the_head_fully_and_reloads_from_the_adapter(tiny
     again = script.main(["--model_name_or_path", str(output_dir), "--validation_file", sentiment_files["validation"],
                          "--do_eval", "--output_dir", str(tmp_path / "eval"), "--report_to", "none"])
     assert again["eval_accuracy"] == pytest.approx(metrics["eval_accuracy"])
+    merged = script.main(["--model_name_or_path", str(output_dir / "merged"), "--validation_file", sentiment_files["validation"],
+                          "--do_eval", "--output_dir", str(tmp_path / "eval-merged"), "--report_to", "none"])
+    assert merged["eval_accuracy"] == pytest.approx(metrics["eval_accuracy"])
 
 
 # --- bad input --------------------------------------------------------------------------------------------
