@@ -32,6 +32,8 @@ MODEL = "packaged:SmolLM2-135M-Instruct"
 CONFIGS = {
     "full_padded": ["--learning_rate", "2e-5"],
     "lora_padded": ["--use_peft", "--learning_rate", "5e-4"],
+    # Without LoRA's dropout, which copies the input of every adapted layer: how much of LoRA's memory that is.
+    "lora_padded_no_dropout": ["--use_peft", "--learning_rate", "5e-4", "--lora_dropout", "0"],
     "lora_packed": ["--use_peft", "--learning_rate", "5e-4", "--packing"],
     "full_packed": ["--learning_rate", "2e-5", "--packing"],
 }
