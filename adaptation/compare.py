@@ -29,7 +29,7 @@ from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.jsonio import loads_bounded
 from toolkit.models import ModelArguments
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_output_dir
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plan
 
 from .plots import plot_accuracy_vs_parameters
 
@@ -97,11 +97,13 @@ def evaluate(model_dir: str, template: PromptTemplate, evaluation: LabelledExamp
 
 
 def _train(method: str, args: CompareArguments, train_file: Path, run_dir: Path) -> dict:
-    peft = {"prompt_tuning": PeftArguments(use_peft=True, peft_type="prompt_tuning", num_virtual_tokens=args.num_virtual_tokens),
-            "lora": PeftArguments(use_peft=True, peft_type="lora", lora_r=args.lora_r, lora_alpha=2 * args.lora_r),
-            "full": PeftArguments()}[method]
-    learning_rate = {"prompt_tuning": args.prompt_tuning_learning_rate, "lora": args.lora_learning_rate,
-                     "full": args.full_learning_rate}[method]
+    if method == "prompt_tuning":
+        peft = PeftArguments(use_peft=True, peft_type="prompt_tuning", num_virtual_tokens=args.num_virtual_tokens)
+        learning_rate = args.prompt_tuning_learning_rate
+    elif method == "lora":
+        peft, learning_rate = PeftArguments(use_peft=True, lora_r=args.lora_r, lora_alpha=2 * args.lora_r), args.lora_learning_rate
+    else:
+        peft, learning_rate = PeftArguments(), args.full_learning_rate
     training = FinetuneTrainingArguments(
         output_dir=str(run_dir), do_train=True, num_train_epochs=args.num_train_epochs, learning_rate=learning_rate,
         per_device_train_batch_size=args.per_device_train_batch_size, lr_scheduler_type="linear", warmup_steps=0.05,
@@ -122,20 +124,13 @@ def compare_methods(args: CompareArguments, data: FewShotDataArguments) -> list[
     plan = {"model": args.model_name_or_path, "template": args.template, "shots": args.shots, "seed": args.seed,
             "train_file": data.train_file, "validation_file": data.validation_file, "max_train_samples": data.max_train_samples,
             "max_eval_samples": data.max_eval_samples}
-    plan_file = output_dir / "plan.json"
-    resuming = plan_file.is_file() and not args.overwrite_output_dir
-    if resuming and loads_bounded(plan_file.read_text(encoding="utf-8")) != plan:
-        raise UserError(f"{str(output_dir)!r} holds a comparison with other data or model; pass --overwrite_output_dir or another --output_dir")
-    if not resuming:
-        check_output_dir(output_dir, args.overwrite_output_dir)
     template = load_template(args.template)
     pool, evaluation = load_fewshot_data(data, template, need_pool=True)
     if pool is None:
         raise UserError("the trained methods and in-context learning need training data; pass --train_file")
-    if not resuming and output_dir.is_dir():  # --overwrite_output_dir: start over, so no earlier method is read back
-        for name in ("methods", "runs"):
+    if not check_plan(output_dir, plan, args.overwrite_output_dir, "a comparison with other data or model"):
+        for name in ("methods", "runs"):  # --overwrite_output_dir: start over, no earlier method read back
             shutil.rmtree(output_dir / name, ignore_errors=True)
-    atomic_write_json(plan_file, plan)
     train_file = atomic_write_jsonl(output_dir / "data" / "train.jsonl", training_examples(template, pool))
 
     rows = []

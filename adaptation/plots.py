@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from toolkit.outputs import atomic_write_bytes
+from toolkit.plotting import pyplot, save_figure
 
 
 def plot_accuracy_vs_parameters(rows: list[dict], path: str | Path, title: str = "") -> Path:
     """One point per method; prompting methods (no trained parameters) sit at the left edge, marked "0"."""
-    import matplotlib  # imported on first plot: slow to import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
     prompting = 0
     for row in rows:
@@ -36,7 +31,4 @@ def plot_accuracy_vs_parameters(rows: list[dict], path: str | Path, title: str =
     axis.set_ylabel("validation accuracy")
     axis.set_title(title or "adaptation methods")
     axis.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_figure(figure, path)

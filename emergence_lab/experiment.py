@@ -11,6 +11,7 @@ does not.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -21,11 +22,13 @@ import torch
 from datasets import Dataset
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, default_data_collator
 
+from finetune.checkpoints import last_complete_checkpoint
 from finetune.training import FinetuneTrainingArguments, quiet_logs
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.jsonio import loads_bounded
-from toolkit.outputs import atomic_write_bytes, atomic_write_json, check_output_dir
+from toolkit.outputs import atomic_write_json, check_plan
+from toolkit.plotting import pyplot, save_figure
 
 from .measures import repeated_random_tokens
 from .tracking import TRACKING_FILE, ICLTrackingCallback, phase_change_step
@@ -101,8 +104,6 @@ def build_model(layers: int, args: EmergenceArguments) -> GPT2LMHeadModel:
 
 def train_one(layers: int, args: EmergenceArguments, run_dir: Path) -> dict:
     """Train one model with the tracking callback (resuming from its last checkpoint); return its summary."""
-    from finetune.checkpoints import last_complete_checkpoint
-
     train = repeated_span_blocks(args.max_steps * args.batch_size, args, seed=args.seed)
     heldout = repeated_span_blocks(64, args, seed=args.seed + 1)
     probes = repeated_random_tokens(args.vocab_size, 32, lengths=tuple(range(args.min_period, args.max_period + 1, 2)),
@@ -141,24 +142,22 @@ def train_one(layers: int, args: EmergenceArguments, run_dir: Path) -> dict:
     return summary
 
 
+def run_name(layers: int, args: EmergenceArguments) -> str:
+    """The directory of one model's run: `2-layer`, `2-layer-attn-only`."""
+    return f"{layers}-layer{'-attn-only' if args.attention_only else ''}"
+
+
 def run_experiment(args: EmergenceArguments) -> list[dict]:
     """Train every model in `args.layers` (finished ones are read back, interrupted ones resume); write
     `emergence.json` (the rows) and `emergence.png` (prefix matching and repeated-half loss against steps)."""
     output_dir = Path(args.output_dir)
     plan = {k: v for k, v in vars(args).items() if k not in ("output_dir", "overwrite_output_dir", "layers")}
-    plan_file = output_dir / "plan.json"
-    resuming = plan_file.is_file() and not args.overwrite_output_dir
-    if resuming and loads_bounded(plan_file.read_text(encoding="utf-8")) != plan:
-        raise UserError(f"{str(output_dir)!r} holds an experiment with other settings; pass --overwrite_output_dir or another --output_dir")
-    if not resuming:
-        check_output_dir(output_dir, args.overwrite_output_dir)
-        if output_dir.is_dir():  # --overwrite_output_dir: start over, so no earlier model is read back
-            for path in output_dir.glob("*-layer*"):
-                shutil.rmtree(path)
-    atomic_write_json(plan_file, plan)
+    if not check_plan(output_dir, plan, args.overwrite_output_dir, "an experiment with other settings") and output_dir.is_dir():
+        for path in output_dir.glob("*-layer*"):  # --overwrite_output_dir: start over, no earlier model read back
+            shutil.rmtree(path)
     rows = []
     for layers in args.layers:
-        run_dir = output_dir / f"{layers}-layer{'-attn-only' if args.attention_only else ''}"
+        run_dir = output_dir / run_name(layers, args)
         done = run_dir / RESULT_FILE
         row = loads_bounded(done.read_text(encoding="utf-8")) if done.is_file() else train_one(layers, args, run_dir)
         print(f"{layers} layer(s): repeated-half loss {row['repeated_half_loss']:.3f} (first half {row['first_half_loss']:.3f}), "
@@ -172,17 +171,10 @@ def run_experiment(args: EmergenceArguments) -> list[dict]:
 
 def plot_models(output_dir: Path, rows: list[dict], args: EmergenceArguments) -> Path:
     """Two panels against steps, one line per model: best prefix-matching score, and repeated-half loss."""
-    import io
-    import json
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for row in rows:
-        run_dir = output_dir / f"{row['layers']}-layer{'-attn-only' if args.attention_only else ''}"
+        run_dir = output_dir / run_name(row["layers"], args)
         records = [json.loads(line) for line in (run_dir / TRACKING_FILE).read_text().splitlines() if line.strip()]
         steps = [r["step"] for r in records]
         label = f"{row['layers']} layer{'s' if row['layers'] > 1 else ''}"
@@ -196,7 +188,4 @@ def plot_models(output_dir: Path, rows: list[dict], args: EmergenceArguments) ->
     for axis in (left, right):
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return atomic_write_bytes(output_dir / "emergence.png", buffer.getvalue())
+    return save_figure(figure, output_dir / "emergence.png", dpi=110)

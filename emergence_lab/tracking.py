@@ -10,7 +10,6 @@ A resumed run keeps the records of the steps it had already measured.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import logging
@@ -22,7 +21,8 @@ from transformers import TrainerCallback
 
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
-from toolkit.outputs import atomic_write_bytes, atomic_write_jsonl
+from toolkit.outputs import atomic_write_jsonl
+from toolkit.plotting import pyplot, save_figure
 
 from .measures import DEFAULT_EARLY, DEFAULT_LATE, icl_positions, icl_score, induction_scores, repeated_random_tokens
 
@@ -129,11 +129,7 @@ class ICLTrackingCallback(TrainerCallback):
 
 def plot_tracking(records: list[dict], path: str | Path, title: str = "") -> Path:
     """Loss, ICL score and best prefix-matching score against steps; a dashed line at the phase change."""
-    import matplotlib  # imported on first plot: slow to import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     steps = [r["step"] for r in records]
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     panels = (("loss", "held-out loss"), ("icl_score", "ICL score (late - early loss)"), ("best_prefix_matching", "best head's prefix matching"))
@@ -151,7 +147,4 @@ def plot_tracking(records: list[dict], path: str | Path, title: str = "") -> Pat
     if change is not None:
         axes[2].annotate(f"phase change\nstep {change}", (change, 0.5), fontsize=8, xytext=(5, 0), textcoords="offset points")
     figure.suptitle(title or "in-context learning during training", fontsize=10)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_figure(figure, path, dpi=110)

@@ -23,6 +23,7 @@ import torch
 
 from toolkit.device import cuda_usable
 from toolkit.errors import UserError
+from toolkit.outputs import atomic_directory
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +184,6 @@ def trainable_parameters(model) -> tuple[int, int]:
 
 def save_merged(model, tokenizer, output_dir: Path) -> Path:
     """Write the LoRA-merged model and the tokenizer to `<output_dir>/merged` (a plain model directory)."""
-    from toolkit.outputs import atomic_directory
-
     merged = model.merge_and_unload()
     target = output_dir / MERGED_DIR
     with atomic_directory(target) as staging:

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from toolkit.outputs import atomic_write_bytes
+from toolkit.plotting import pyplot, save_figure
 
 from .summary import summarise
-
-
-def _pyplot():
-    # Imported on first plot: matplotlib is slow to import and most calls never plot.
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _series_label(key: dict, varying: list[str]) -> str:
@@ -34,7 +17,7 @@ def _series_label(key: dict, varying: list[str]) -> str:
 
 def plot_accuracy_vs_shots(rows: list[dict], path: str | Path) -> Path:
     """Mean accuracy against shots, one line per model/template/selection and calibration, a band of ±1 std over seeds."""
-    plt = _pyplot()
+    plt = pyplot()
     summary = summarise(rows)
     varying = [name for name in ("model", "template", "selection") if len({s[name] for s in summary}) > 1]
     series: dict[tuple, list[dict]] = {}
@@ -56,9 +39,7 @@ def plot_accuracy_vs_shots(rows: list[dict], path: str | Path) -> Path:
     axes.set_xticks(sorted({e["shots"] for e in summary}))
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    path = _save(figure, Path(path))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_accuracy_vs_model_size(rows: list[dict], path: str | Path) -> Path:
@@ -66,7 +47,7 @@ def plot_accuracy_vs_model_size(rows: list[dict], path: str | Path) -> Path:
     same predictions, a continuous metric (right): the correct answer's log-probability when labels are scored,
     the token edit distance when answers are generated. A jump on the left with a smooth rise on the right is the
     "mirage" of Schaeffer et al. 2023."""
-    plt = _pyplot()
+    plt = pyplot()
     summary = summarise(rows)
     series: dict[tuple, list[dict]] = {}
     for entry in summary:
@@ -93,6 +74,4 @@ def plot_accuracy_vs_model_size(rows: list[dict], path: str | Path) -> Path:
         axes.set(xlabel="parameters", ylabel=ylabel, title=title)
         axes.grid(alpha=0.3, which="both")
         axes.legend(fontsize=8)
-    path = _save(figure, Path(path))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

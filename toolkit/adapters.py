@@ -8,7 +8,6 @@ Transformers model, as fast as the base and usable by every code path), a soft p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import UserError
@@ -52,7 +51,7 @@ def head_labels(directory: str) -> dict:
     path = Path(directory).expanduser() / LABELS_FILE
     if not path.is_file():
         return {}
-    id2label = {int(k): v for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    id2label = {int(k): v for k, v in loads_bounded(path.read_text(encoding="utf-8")).items()}
     return {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .jsonio import loads_bounded
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -83,6 +84,27 @@ def check_output_dir(output_dir: str | os.PathLike | None, overwrite: bool) -> P
             "write into it, or choose another --output_dir"
         )
     return path
+
+
+def check_plan(output_dir: str | os.PathLike, plan: dict, overwrite: bool, what: str) -> bool:
+    """For resumable experiments: True when `output_dir` holds the same `plan` (resume it), False when starting
+    anew (the directory is empty, or `overwrite`); another plan there without `overwrite` is refused, the message
+saying that `output_dir` holds `what` (e.g. "an experiment with other settings"). The plan is
+    (re)written to `plan.json` either way."""
+    path = Path(output_dir)
+    plan_file = path / "plan.json"
+    resuming = plan_file.is_file() and not overwrite
+    if resuming:
+        try:
+            previous = loads_bounded(plan_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous != plan:
+            raise UserError(f"{str(path)!r} holds {what}; pass --overwrite_output_dir or another --output_dir")
+    else:
+        check_output_dir(path, overwrite)
+    atomic_write_json(plan_file, plan)
+    return resuming
 
 
 @contextlib.contextmanager
