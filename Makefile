@@ -12,13 +12,23 @@ PIP_INSTALL := $(PIP) install
 TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH)' | tr -c 'A-Za-z0-9._-' '_')
 REPORTS := $(VENV)/install-reports
 
-.PHONY: demo test bench bench-icl bench-fewshot bench-overhead check-env clean
+.PHONY: demo test test-numerics bench bench-icl bench-fewshot bench-overhead check-env clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# The learning tests (marked `learning`: they train, then assert what the model learned) under every CPU kernel path
+# PyTorch can pick on this machine. Float rounding differs between paths; a test that passes on one only is a red
+# test on someone else's machine.
+test-numerics: $(VENV)/.installed-dev
+	@for capability in default $$(grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo avx2) \
+	                   $$(grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo avx512); do \
+	    echo "== ATEN_CPU_CAPABILITY=$$capability"; \
+	    ATEN_CPU_CAPABILITY=$$capability $(BIN)/python -m pytest -q -m learning -p no:cacheprovider || exit 1; \
+	done
 
 # Fails when the environment holds a package built from source or one the project must not pull in.
 check-env: $(VENV)/.installed-dev

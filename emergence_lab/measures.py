@@ -19,7 +19,7 @@ in-context-learning-and-induction-heads; arXiv:2209.11895):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -170,3 +170,65 @@ def induction_scores(model, sequences: list[torch.Tensor]) -> InductionScores:
             repeated_losses.append(losses[:, half:].flatten())  # tokens half+1 .. 2*half-1
     return InductionScores(prefix_matching=(totals / counts).cpu(), first_half_loss=float(torch.cat(first_losses).mean()),
                            repeated_half_loss=float(torch.cat(repeated_losses).mean()))
+
+
+def attention_output_projection(model, layer: int) -> torch.nn.Module:
+    """The linear layer that mixes layer `layer`'s concatenated head outputs back into the residual stream:
+    GPT-2's `attn.c_proj`, Llama's (and most decoders') `self_attn.o_proj`."""
+    body = model.base_model  # GPT2Model, LlamaModel, ...: the decoder without its output layer
+    blocks = getattr(body, "h", None) or getattr(body, "layers", None)
+    if blocks is None:
+        raise UserError(f"cannot find the layers of {type(model).__name__}; head ablation knows GPT-2 and Llama-style models")
+    attention = getattr(blocks[layer], "attn", None) or getattr(blocks[layer], "self_attn", None)
+    projection = getattr(attention, "c_proj", None) or getattr(attention, "o_proj", None)
+    if projection is None:
+        raise UserError(f"cannot find the attention output projection of {type(model).__name__} layer {layer}")
+    return projection
+
+
+@contextlib.contextmanager
+def ablate_heads(model, heads: Iterable[tuple[int, int]]) -> Iterator[None]:
+    """Zero the outputs of `heads` (`(layer, head)` pairs) inside the block: zero ablation, as in Olsson et al. 2022's
+    ablation experiments. A pre-hook on each layer's attention output projection zeroes those heads' slices of the
+    concatenated head outputs; the hooks are removed after the block, so the model is unchanged."""
+    layers, count = model.config.num_hidden_layers, model.config.num_attention_heads
+    width = model.config.hidden_size // count
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in heads:
+        if not (0 <= layer < layers and 0 <= head < count):
+            raise UserError(f"no head {head} in layer {layer}: the model has {layers} layers of {count} heads")
+        by_layer.setdefault(layer, []).append(head)
+
+    def zeroing(chosen: list[int]):
+        def zero_heads(module, inputs):
+            hidden = inputs[0].clone()
+            for head in chosen:
+                hidden[..., head * width : (head + 1) * width] = 0
+            return (hidden, *inputs[1:])
+        return zero_heads
+
+    handles = [attention_output_projection(model, layer).register_forward_pre_hook(zeroing(chosen))
+               for layer, chosen in by_layer.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def head_ablation(model, sequences: list[torch.Tensor], heads: list[tuple[int, int]]) -> dict:
+    """The repeated-half loss on `[r, r]` sequences with `heads` (the induction heads) ablated together, and the mean
+    of the repeated-half losses with each other head ablated alone. Olsson et al. show that ablating induction heads
+    removes most in-context copying. Heads of the same circuit count among the others: a previous-token head in an
+    earlier layer feeds the induction head's keys, so ablating it hurts copying too."""
+    with ablate_heads(model, heads):
+        ablated = induction_scores(model, sequences).repeated_half_loss
+    others = []
+    for layer in range(model.config.num_hidden_layers):
+        for head in range(model.config.num_attention_heads):
+            if (layer, head) not in heads:
+                with ablate_heads(model, [(layer, head)]):
+                    others.append(induction_scores(model, sequences).repeated_half_loss)
+    return {"repeated_half_loss_induction_heads_ablated": ablated,
+            "repeated_half_loss_other_heads_ablated_mean": sum(others) / len(others) if others else None}

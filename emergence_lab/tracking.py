@@ -11,7 +11,6 @@ A resumed run keeps the records of the steps it had already measured.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from transformers import TrainerCallback
 
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
+from toolkit.jsonio import loads_bounded
 from toolkit.outputs import atomic_write_jsonl
 from toolkit.plotting import pyplot, save_figure
 
@@ -113,7 +113,7 @@ class ICLTrackingCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         path = self.output_dir / TRACKING_FILE
         if path.is_file():  # a resumed run: keep what was measured up to the checkpoint
-            previous = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            previous = [loads_bounded(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             self.records = [r for r in previous if r["step"] <= state.global_step]
         self._record(args, state, model)
 

@@ -9,7 +9,7 @@ answer, token edit distance). A sweep reports both kinds for the same prediction
 
 from __future__ import annotations
 
-from toolkit.metrics import classification_scores
+from toolkit.metrics import classification_scores, token_edit_distance
 
 
 def fewshot_scores(predictions: list[int], references: list[int], label_names: list[str]) -> dict[str, float]:
@@ -21,17 +21,6 @@ def fewshot_scores(predictions: list[int], references: list[int], label_names: l
     scores = {"accuracy": macro["accuracy"], "macro_f1": macro["f1"]}
     scores.update({f"recall_{name}": recall for name, recall in zip(label_names, per_label["recall"])})
     return scores
-
-
-def token_edit_distance(first: list[int], second: list[int]) -> int:
-    """Levenshtein distance between two token sequences (insertions, deletions, substitutions of one token)."""
-    previous = list(range(len(second) + 1))
-    for i, a in enumerate(first, 1):
-        current = [i]
-        for j, b in enumerate(second, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
-        previous = current
-    return previous[-1]
 
 
 def continuous_scores(result, references: list[int], calibrated: bool = False) -> dict[str, float]:

@@ -28,6 +28,7 @@ def comparison(base_gpt2, labelled_files, tmp_path_factory):
     return output_dir, load_script("compare_adaptation").main(compare_argv(base_gpt2, labelled_files, output_dir))
 
 
+@pytest.mark.learning
 def test_every_method_is_reported_with_its_trainable_parameters(comparison):
     output_dir, rows = comparison
     by_method = {row["method"]: row for row in rows}

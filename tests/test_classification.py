@@ -24,6 +24,7 @@ def trained_distilbert(tiny_distilbert, sentiment_files, tmp_path_factory):
     return output_dir, metrics
 
 
+@pytest.mark.learning
 def test_distilbert_learns_the_task(trained_distilbert):
     _, metrics = trained_distilbert
     assert metrics["eval_accuracy"] >= 0.9
@@ -67,6 +68,7 @@ def test_eval_only_on_the_saved_model_gives_the_same_accuracy(trained_distilbert
     assert reloaded["eval_accuracy"] == pytest.approx(metrics["eval_accuracy"])
 
 
+@pytest.mark.learning
 def test_bert_learns_from_the_second_text_of_a_pair(tiny_bert, tmp_path):
     # The label is the sentiment of sentence2; sentence1 is a distractor with random sentiment.
     rows = sentiment_rows(seed=1)
@@ -96,6 +98,7 @@ def test_config_file_replaces_flags(tiny_distilbert, sentiment_files, tmp_path):
     assert (tmp_path / "out" / "config.json").is_file()
 
 
+@pytest.mark.learning
 def test_length_grouping_and_static_padding_train(tiny_distilbert, sentiment_files, tmp_path):
     for name, extra in (("grouped", ["--group_by_length"]), ("static", ["--pad_to_max_length", "--max_seq_length", "32"])):
         argv = ["--model_name_or_path", tiny_distilbert, "--train_file", sentiment_files["train"],

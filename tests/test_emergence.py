@@ -206,7 +206,7 @@ def test_attention_only_models_have_no_mlp_weights_that_matter():
 # --- the mirage check: discontinuous and continuous metrics of the same predictions ---------------------------
 
 def test_token_edit_distance_by_hand():
-    from prompts.metrics import token_edit_distance
+    from toolkit.metrics import token_edit_distance
 
     assert token_edit_distance([1, 2, 3], [1, 2, 3]) == 0
     assert token_edit_distance([1, 2, 3], [1, 3]) == 1  # one deletion
@@ -308,3 +308,62 @@ def test_an_experiment_killed_mid_training_resumes_to_the_same_records(tmp_path)
     for before, after in zip(whole, resumed):
         assert after["repeated_half_loss"] == pytest.approx(before["repeated_half_loss"], abs=1e-5)
         assert after["best_prefix_matching"] == pytest.approx(before["best_prefix_matching"], abs=1e-5)
+
+
+# --- head ablation and Olsson's 2-layer attention-only result ---------------------------------------------------
+
+def test_ablating_a_head_equals_zeroing_its_slice_of_the_output_projection_and_is_undone_after(gpt2):
+    import copy
+
+    from emergence_lab.measures import ablate_heads
+
+    ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = gpt2(input_ids=ids).logits
+        with ablate_heads(gpt2, [(1, 0)]):
+            ablated = gpt2(input_ids=ids).logits
+        after = gpt2(input_ids=ids).logits
+        by_hand = copy.deepcopy(gpt2)
+        width = gpt2.config.n_embd // gpt2.config.n_head
+        by_hand.transformer.h[1].attn.c_proj.weight[:width] = 0  # Conv1D weight is [in, out]: head 0's input rows
+        expected = by_hand(input_ids=ids).logits
+    assert torch.equal(after, before)  # the hook is gone: identical logits
+    assert torch.allclose(ablated, expected, atol=1e-5) and not torch.allclose(ablated, before, atol=1e-3)
+
+
+def test_ablating_a_llama_head_zeroes_its_columns_of_o_proj(tiny_llama):
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    from emergence_lab.measures import ablate_heads
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
+    ids = torch.randint(3, 100, (1, 10), generator=torch.Generator().manual_seed(1))
+    width = model.config.hidden_size // model.config.num_attention_heads
+    with torch.no_grad():
+        with ablate_heads(model, [(0, 3), (1, 1)]):
+            ablated = model(input_ids=ids).logits
+        by_hand = copy.deepcopy(model)
+        by_hand.model.layers[0].self_attn.o_proj.weight[:, 3 * width : 4 * width] = 0  # Linear weight is [out, in]
+        by_hand.model.layers[1].self_attn.o_proj.weight[:, width : 2 * width] = 0
+        assert torch.allclose(ablated, by_hand(input_ids=ids).logits, atol=1e-5)
+    with pytest.raises(UserError, match="no head 9 in layer 0"):
+        with ablate_heads(model, [(0, 9)]):
+            pass
+
+
+@pytest.mark.learning
+def test_a_two_layer_attention_only_model_forms_an_induction_head_and_a_one_layer_model_does_not(tmp_path):
+    # Olsson et al. 2022's canonical case, with the lab's defaults but fewer steps (the head forms by step ~400).
+    rows = load_script("emergence").main(["--output_dir", str(tmp_path / "lab"), "--attention_only", "--layers", "1", "2",
+                                          "--max_steps", "700", "--track_every", "100"])
+    one, two = rows
+    assert not one["induction_head"] and one["best_prefix_matching"] < 0.3
+    assert two["induction_head"] and two["best_prefix_matching"] >= 0.7
+    assert two["repeated_half_loss"] < two["first_half_loss"] / 10
+    # Ablating the induction heads destroys the copying: the repeated half is no easier than the first.
+    assert two["repeated_half_loss_induction_heads_ablated"] > 0.8 * two["first_half_loss"]
+    assert two["repeated_half_loss_induction_heads_ablated"] > 3 * two["repeated_half_loss_other_heads_ablated_mean"]
+    losses = [json.loads(line) for line in (tmp_path / "lab" / "2-layer-attn-only" / "training_loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in losses][:3] == [10, 20, 30] and losses[-1]["loss"] < losses[0]["loss"] - 2

@@ -27,6 +27,7 @@ def trained_gpt2(tiny_gpt2, corpus_files, tmp_path_factory):
     return output_dir, load_script("finetune_lm").main(argv)
 
 
+@pytest.mark.learning
 def test_perplexity_falls_on_a_repetitive_corpus(trained_gpt2):
     _, metrics = trained_gpt2
     assert metrics["eval_before_training_perplexity"] > 100

@@ -57,6 +57,7 @@ def test_gguf_model_is_converted_once_and_cached_as_safetensors(tmp_path, monkey
 
 @needs_minilm
 @pytest.mark.slow
+@pytest.mark.learning
 def test_minilm_fine_tuned_on_the_demo_data_beats_its_untrained_accuracy(tmp_path):
     results = load_script("demo").main(["--output_dir", str(tmp_path / "demo"), "--num_train_epochs", "3", "--parts", "sentiment"])
     metrics = results["sentiment"]

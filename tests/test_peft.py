@@ -85,6 +85,7 @@ def test_chat_loss_covers_exactly_the_assistant_turns(tiny_llama):
     assert example["input_ids"] == tokenizer(tokenizer.apply_chat_template(messages, tokenize=False), add_special_tokens=False)["input_ids"]
 
 
+@pytest.mark.learning
 def test_chat_data_trains_with_the_models_template(tiny_llama, tmp_path):
     from transformers import AutoTokenizer
 
@@ -138,6 +139,7 @@ def test_packed_and_padded_batches_give_the_same_loss_and_gradients(model_fixtur
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
 
 
+@pytest.mark.learning
 def test_packed_training_matches_padded_training(fewshot_gpt2, instruction_files, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -160,11 +162,14 @@ def test_packed_training_matches_padded_training(fewshot_gpt2, instruction_files
 @pytest.fixture(scope="module")
 def lora_run(base_gpt2, instruction_files, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("lora") / "run"
-    metrics = train_lm(base_gpt2, instruction_files, output_dir, "--use_peft", "--lora_r", "8", "--num_train_epochs", "10",
-                       "--learning_rate", "1e-2", "--merge_adapter", "--packing")
+    # lr 1e-2 made this run chaotic: its accuracy went from 0.42 to 1.0 with the CPU's kernel path. At 3e-3 it converges,
+    # to the same loss to 5 digits under ATEN_CPU_CAPABILITY=default, avx2 and avx512 (`make test-numerics`).
+    metrics = train_lm(base_gpt2, instruction_files, output_dir, "--use_peft", "--lora_r", "8", "--num_train_epochs", "30",
+                       "--learning_rate", "3e-3", "--merge_adapter", "--packing")
     return output_dir, metrics
 
 
+@pytest.mark.learning
 def test_lora_learns_the_task_and_saves_only_the_adapter(lora_run, base_gpt2, instruction_files):
     output_dir, metrics = lora_run
     assert metrics["peft_type"] == "lora"
@@ -205,6 +210,7 @@ def prompt_tuning_run(base_gpt2, instruction_files, tmp_path_factory):
     return output_dir, metrics
 
 
+@pytest.mark.learning
 def test_prompt_tuning_trains_only_the_virtual_tokens(prompt_tuning_run):
     output_dir, metrics = prompt_tuning_run
     assert metrics["peft_type"] == "prompt_tuning"
@@ -243,6 +249,7 @@ def test_generation_runs_through_the_soft_prompt(prompt_tuning_run):
     assert len(texts) == 2 and all(len(t) == 1 for t in texts)
 
 
+@pytest.mark.learning
 def test_lora_classifier_trains_the_head_fully_and_reloads_from_the_adapter(tiny_distilbert, sentiment_files, tmp_path):
     from helpers import fast_training_flags
 

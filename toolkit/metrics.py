@@ -1,4 +1,4 @@
-"""Classification metrics through `evaluate`, from a metric module shipped with the package.
+"""Classification metrics through `evaluate`, from a metric module shipped with the package; token edit distance.
 
 `evaluate.load("accuracy")` downloads its script from the Hub; loading the module file in
 `metric_modules/classification/` instead works offline.
@@ -32,3 +32,14 @@ def compute_classification_metrics(eval_prediction) -> dict[str, float]:
     logits = eval_prediction.predictions
     logits = logits[0] if isinstance(logits, tuple) else logits
     return classification_scores(np.argmax(logits, axis=-1), eval_prediction.label_ids)
+
+
+def token_edit_distance(first: list[int], second: list[int]) -> int:
+    """Levenshtein distance between two token sequences (insertions, deletions, substitutions of one token)."""
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, 1):
+        current = [i]
+        for j, b in enumerate(second, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1]

@@ -1,0 +1,133 @@
+"""The model-size ladder: the addition task, the measures of multi-token answers and sharpness against hand
+computations, the ladder's bookkeeping (files, read-back, seeds) and bad input."""
+
+import json
+
+import pytest
+import torch
+
+from emergence_lab.addition import addition_splits, addition_tokenizer, answer_length, prompt_length
+from emergence_lab.answer_metrics import answer_log_probs, answer_scores, greedy_answers, sharpness
+from toolkit.errors import UserError
+
+from helpers import load_script
+
+
+def test_sharpness_is_the_largest_neighbouring_step_over_the_whole_rise():
+    assert sharpness([0.0, 0.0, 0.1, 0.9, 1.0]) == pytest.approx(0.8)
+    assert sharpness([0.0, 0.25, 0.5, 0.75, 1.0]) == pytest.approx(0.25)  # an even rise: 1 / (n - 1)
+    assert sharpness([4.0, 3.0, 1.0, 0.5], higher_is_better=False) == pytest.approx(2.0 / 3.5)  # edit distance falls
+    assert sharpness([0.0, 1.0, 0.5]) == pytest.approx(2.0)  # overshoot: above 1
+    assert sharpness([0.5, 0.7, 0.4]) is None  # the largest model is worse than the smallest: nothing emerged
+    assert sharpness([1.0, 1.0]) is None and sharpness([0.3]) is None
+
+
+def test_answer_scores_by_hand():
+    correct = torch.tensor([[0, 6, 2, 3], [0, 6, 3, 2], [1, 3, 7, 4]])
+    predicted = torch.tensor([[0, 6, 2, 3], [0, 6, 2, 4], [1, 3, 7, 4]])
+    log_probs = torch.tensor([[-0.1, -0.2, -0.3, -0.4], [-1.0, -1.0, -2.0, -2.0], [0.0, 0.0, 0.0, -0.6]])
+    scores = answer_scores(predicted, correct, log_probs)
+    assert scores["exact_match"] == pytest.approx(2 / 3)
+    assert scores["token_accuracy"] == pytest.approx(10 / 12)
+    assert scores["token_edit_distance"] == pytest.approx(2 / 3)  # 0623 -> 0624 -> needs two edits to become 0632
+    assert scores["correct_answer_log_prob"] == pytest.approx((-1.0 - 6.0 - 0.6) / 3)
+    assert scores["correct_answer_token_log_prob"] == pytest.approx(-7.6 / 12)
+
+
+@pytest.fixture(scope="module")
+def random_model():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=13, n_positions=16, n_embd=16, n_layer=2, n_head=2)).eval()
+
+
+def test_greedy_answers_equal_transformers_greedy_generation(random_model):
+    _, heldout = addition_splits(10, 20, 3, seed=0)
+    prompts = heldout[:, : prompt_length(3)]
+    ours = greedy_answers(random_model, prompts, answer_length(3))
+    theirs = random_model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=4, min_new_tokens=4,
+                                   do_sample=False, pad_token_id=12)[:, prompts.shape[1]:]
+    assert torch.equal(ours, theirs)
+
+
+def test_answer_log_probs_are_each_tokens_log_probability_given_its_prefix(random_model):
+    _, heldout = addition_splits(10, 5, 2, seed=1)
+    log_probs = answer_log_probs(random_model, heldout, prompt_length(2))
+    for row in range(5):
+        for index in range(answer_length(2)):
+            end = prompt_length(2) + index
+            with torch.no_grad():
+                logits = random_model(input_ids=heldout[row : row + 1, :end]).logits[0, -1]
+            expected = torch.log_softmax(logits, -1)[heldout[row, end]]
+            assert log_probs[row, index].item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_addition_rows_are_true_sums_and_held_out_problems_are_never_trained_on():
+    train, heldout = addition_splits(5000, 300, 2, seed=3)
+    tokenizer = addition_tokenizer()
+    for row in torch.cat([train[:50], heldout[:50]]):
+        text = tokenizer.decode(row.tolist())
+        problem, answer = text.split("=")
+        first, second = problem.split("+")
+        assert len(first) == len(second) == 2 and answer == f"{int(first) + int(second):03d}"
+    as_problems = {tuple(r.tolist()) for r in heldout}
+    assert len(as_problems) == 300 and not as_problems & {tuple(r.tolist()) for r in train}
+    assert not torch.equal(addition_splits(100, 10, 2, seed=4)[0], addition_splits(100, 10, 2, seed=5)[0])
+    assert torch.equal(addition_splits(100, 10, 2, seed=4)[0], addition_splits(100, 10, 2, seed=4)[0])
+
+
+TINY = ["--sizes", "1x8", "1x16", "--max_steps", "4", "--batch_size", "8", "--heldout_problems", "20", "--digits", "2",
+        "--context_length", "9", "--head_width", "8"]
+
+
+def test_the_ladder_writes_its_table_and_plot_and_reads_finished_sizes_back(tmp_path):
+    argv = ["--output_dir", str(tmp_path / "ladder"), *TINY]
+    result = load_script("scaling").main(argv)
+    written = json.loads((tmp_path / "ladder" / "scaling.json").read_text())
+    assert written == json.loads(json.dumps(result))
+    assert (tmp_path / "ladder" / "scaling.png").stat().st_size > 0
+    assert [row["size"] for row in written["models"]] == ["1x8", "1x16"]
+    assert written["models"][0]["parameters"] < written["models"][1]["parameters"]
+    for row in written["models"]:
+        for metric in ("exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob"):
+            assert metric in row
+    assert set(written["sharpness"]) == {"exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob"}
+    (tmp_path / "ladder" / "1x8" / "scaling_row.json").write_text(json.dumps({**written["models"][0], "exact_match": 0.5}))
+    again = load_script("scaling").main(argv)
+    assert again["models"][0]["exact_match"] == 0.5  # read back, not trained again
+    with pytest.raises(UserError, match="holds a ladder with other settings"):
+        load_script("scaling").main(argv + ["--seed", "1"])
+    fresh = load_script("scaling").main(argv + ["--seed", "1", "--overwrite_output_dir"])
+    assert fresh["models"][0]["exact_match"] != 0.5 and fresh["settings"]["seed"] == 1
+
+
+def test_a_trained_rung_loads_in_a_text_generation_pipeline(tmp_path):
+    from transformers import pipeline
+
+    load_script("scaling").main(["--output_dir", str(tmp_path / "ladder"), *TINY])
+    generator = pipeline("text-generation", model=str(tmp_path / "ladder" / "1x16"))
+    text = generator("12+34=", max_new_tokens=3, do_sample=False)[0]["generated_text"]
+    assert text.startswith("12+34=") and len(text) == 9
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--sizes", "0x16", "1x16"], "model size '0x16' has zero layers or width"),
+    (["--sizes", "2x32", "1x16"], "the ladder must grow: 1x16"),
+    (["--sizes", "2x32", "2x32"], "the ladder must grow"),
+    (["--sizes", "big"], "model size 'big' is not LAYERSxWIDTH"),
+    (["--digits", "5"], "a 5-digit problem and its answer take 18 tokens, more than --context_length 16"),
+    (["--max_steps", "0"], "--max_steps must be at least 1, got 0"),
+])
+def test_bad_ladders_are_refused_before_anything_is_written(flags, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        load_script("scaling").main(["--output_dir", str(tmp_path / "ladder"), *flags])
+    assert not (tmp_path / "ladder").exists()
+
+
+@pytest.mark.learning
+def test_a_two_layer_model_learns_two_digit_addition_exactly(tmp_path):
+    result = load_script("scaling").main(["--output_dir", str(tmp_path / "ladder"), "--sizes", "2x64", "--digits", "2",
+                                          "--max_steps", "600", "--heldout_problems", "200"])
+    row = result["models"][0]
+    assert row["exact_match"] >= 0.9 and row["token_accuracy"] >= 0.95
