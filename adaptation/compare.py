@@ -13,16 +13,16 @@ resumes with the methods that are missing.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from finetune.adapters import PeftArguments
-from finetune.language_modeling import LMDataArguments, train_causal_lm
+from finetune.language_modeling import train_causal_lm
+from finetune.lm_data import LMDataArguments
 from finetune.training import FinetuneTrainingArguments
-from prompts.classifier import FewShotClassifier, FewShotConfig, LabelledExamples
-from prompts.data import FewShotDataArguments, load_fewshot_data
+from prompts.classifier import FewShotClassifier, FewShotConfig
+from prompts.data import FewShotDataArguments, LabelledExamples, load_fewshot_data
 from prompts.template import PromptTemplate, load_template
 from toolkit.causal_lm import load_generator
 from toolkit.cli import require_at_least_one
@@ -128,9 +128,7 @@ def compare_methods(args: CompareArguments, data: FewShotDataArguments) -> list[
     pool, evaluation = load_fewshot_data(data, template, need_pool=True)
     if pool is None:
         raise UserError("the trained methods and in-context learning need training data; pass --train_file")
-    if not check_plan(output_dir, plan, args.overwrite_output_dir, "a comparison with other data or model"):
-        for name in ("methods", "runs"):  # --overwrite_output_dir: start over, no earlier method read back
-            shutil.rmtree(output_dir / name, ignore_errors=True)
+    check_plan(output_dir, plan, args.overwrite_output_dir, "a comparison with other data or model", results=("methods", "runs"))
     train_file = atomic_write_jsonl(output_dir / "data" / "train.jsonl", training_examples(template, pool))
 
     rows = []

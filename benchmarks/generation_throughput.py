@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from finetune.generation import GenerationArguments, generate
+from toolkit.generation import GenerationArguments, generate
 from toolkit.causal_lm import load_generator
 from toolkit.cli import format_table, parse_args, run_script
 from toolkit.outputs import atomic_write_json

@@ -85,7 +85,8 @@ def worker(name: str, train_file: str, output_dir: str, steps: int, batch: int) 
     import torch
 
     from finetune.adapters import PeftArguments
-    from finetune.language_modeling import LMDataArguments, train_causal_lm
+    from finetune.language_modeling import train_causal_lm
+    from finetune.lm_data import LMDataArguments
     from finetune.training import FinetuneTrainingArguments
     from toolkit.cli import parse_args
     from toolkit.models import ModelArguments

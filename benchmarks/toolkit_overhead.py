@@ -106,8 +106,10 @@ def measure(repeats: int) -> dict:
     logging.getLogger("prompts").setLevel(logging.ERROR)
     from finetune import DataArguments, FinetuneTrainingArguments, ModelArguments, train_classifier
     from finetune.data import movie_review_files
-    from finetune.generation import GenerationArguments, generate
-
+    try:
+        from toolkit.generation import GenerationArguments, generate
+    except ImportError:  # a revision from before generation moved to the neutral core (--compare_ref)
+        from finetune.generation import GenerationArguments, generate
     try:
         from toolkit.causal_lm import load_generator
     except ImportError:  # a revision from before toolkit/ (--compare_ref)

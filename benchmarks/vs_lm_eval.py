@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prompts.classifier import FewShotClassifier, FewShotConfig, LabelledExamples
+from prompts.classifier import FewShotClassifier, FewShotConfig
+from prompts.data import LabelledExamples
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.lm_eval_task import write_lm_eval_task
 from prompts.template import load_template

@@ -14,17 +14,16 @@ forms no induction head in 5,000 steps. After training, the induction heads are 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import GPT2Config, GPT2LMHeadModel, Trainer, default_data_collator
+from transformers import GPT2Config, GPT2LMHeadModel, default_data_collator
 
 from finetune.checkpoints import last_complete_checkpoint
-from finetune.training import FinetuneTrainingArguments, quiet_logs, train_and_save
+from finetune.training import FinetuneTrainingArguments, RunParts, run_training, start_run
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.jsonio import loads_bounded
@@ -127,20 +126,25 @@ def train_one(layers: int, args: EmergenceArguments, run_dir: Path) -> dict:
     model = build_model(layers, args)
     checkpoint = last_complete_checkpoint(run_dir)
     training = FinetuneTrainingArguments(
-        output_dir=str(run_dir), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
+        output_dir=str(run_dir), do_train=True, max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="linear", weight_decay=0.0,
         save_strategy="steps", save_steps=max(args.track_every, 100), save_total_limit=1, logging_steps=args.loss_every,
-        report_to="none", seed=args.seed, print_metrics=False, resume_from_checkpoint=str(checkpoint) if checkpoint else None,
+        report_to="none", seed=args.seed, print_metrics=False,
+        overwrite_output_dir=True,  # the experiment's plan guards the directory; a model's run resumes or starts over
+        resume_from_checkpoint=str(checkpoint) if checkpoint else None,
     )
     tracker = ICLTrackingCallback(heldout, probes, args.track_every, run_dir)
+
+    def save_training_loss(trainer) -> None:
+        losses = [{"step": log["step"], "loss": log["loss"]} for log in trainer.state.log_history if "loss" in log]
+        atomic_write_jsonl(run_dir / TRAINING_LOSS_FILE, losses)
+
     dataset = Dataset.from_dict({"input_ids": train.tolist(), "labels": train.tolist()})
-    trainer = Trainer(model=model, args=training, train_dataset=dataset, data_collator=default_data_collator, callbacks=[tracker])
-    quiet_logs(trainer)  # the tracker prints one line per measurement instead
+    output_dir, _ = start_run(training)
     start = time.perf_counter()
-    train_and_save(trainer)
+    run_training(training, output_dir, RunParts(model, None, dataset, data_collator=default_data_collator, callbacks=[tracker],
+                                                after_training=save_training_loss))
     seconds = time.perf_counter() - start
-    losses = [{"step": log["step"], "loss": log["loss"]} for log in trainer.state.log_history if "loss" in log]
-    atomic_write_jsonl(run_dir / TRAINING_LOSS_FILE, losses)
     return summarize(model, layers, args, tracker.records, probes) | {"train_seconds_this_run": round(seconds, 1)}
 
 
@@ -189,9 +193,8 @@ def run_experiment(args: EmergenceArguments) -> list[dict]:
     `emergence.json` (the rows) and `emergence.png` (prefix matching and repeated-half loss against steps)."""
     output_dir = Path(args.output_dir)
     plan = {k: v for k, v in vars(args).items() if k not in ("output_dir", "overwrite_output_dir", "layers")}
-    if not check_plan(output_dir, plan, args.overwrite_output_dir, "an experiment with other settings") and output_dir.is_dir():
-        for path in output_dir.glob("*-layer*"):  # --overwrite_output_dir: start over, no earlier model read back
-            shutil.rmtree(path)
+    earlier = [path.name for path in output_dir.glob("*-layer*")] if output_dir.is_dir() else []
+    check_plan(output_dir, plan, args.overwrite_output_dir, "an experiment with other settings", results=earlier)
     rows = []
     for layers in args.layers:
         run_dir = output_dir / run_name(layers, args)

@@ -11,16 +11,15 @@ the checkpoint to resume from; finished sizes are read back on a rerun.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, Trainer, default_data_collator
+from transformers import GPT2Config, GPT2LMHeadModel, default_data_collator
 
 from finetune.checkpoints import last_complete_checkpoint
-from finetune.training import FinetuneTrainingArguments, train_and_save
+from finetune.training import FinetuneTrainingArguments, RunParts, run_training, start_run
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.jsonio import loads_bounded
@@ -122,17 +121,18 @@ def train_rung(args: ScalingArguments, size: str, train: torch.Tensor, heldout: 
     model = GPT2LMHeadModel(model_config(args, layers, width))
     checkpoint = last_complete_checkpoint(run_dir)
     training = FinetuneTrainingArguments(
-        output_dir=str(run_dir), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
+        output_dir=str(run_dir), do_train=True, max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, adam_beta2=0.98,
         logging_steps=max(1, args.max_steps // 10), save_strategy="steps", save_steps=max(100, args.max_steps // 5),
-        save_total_limit=1, report_to="none", seed=args.seed, print_metrics=False,
+        save_total_limit=1, report_to="none", seed=args.seed,  # print_metrics: the log lines show progress in a log file
+        overwrite_output_dir=True,  # the ladder's plan guards the directory; a size's run resumes or starts over
         resume_from_checkpoint=str(checkpoint) if checkpoint else None,
     )
     prompt_tokens = prompt_length(args.digits)
-    trainer = Trainer(model=model, args=training, train_dataset=ProblemRows(train, prompt_tokens),
-                      data_collator=default_data_collator, processing_class=addition_tokenizer())
+    output_dir, _ = start_run(training)
     start = time.perf_counter()
-    metrics = train_and_save(trainer)
+    metrics = run_training(training, output_dir, RunParts(model, addition_tokenizer(), ProblemRows(train, prompt_tokens),
+                                                          data_collator=default_data_collator))
     seconds = time.perf_counter() - start
     scores = evaluate_answers(model, heldout, prompt_tokens)
     return {"size": size, "layers": layers, "width": width, "heads": model.config.n_head,
@@ -145,10 +145,8 @@ def run_ladder(args: ScalingArguments) -> dict:
     `scaling.png`; return the result: settings, one row per size, and the sharpness of every measure."""
     output_dir = Path(args.output_dir)
     settings = {k: v for k, v in asdict(args).items() if k not in ("output_dir", "overwrite_output_dir", "sizes")}
-    if not check_plan(output_dir, settings, args.overwrite_output_dir, "a ladder with other settings") and output_dir.is_dir():
-        for path in output_dir.iterdir():  # --overwrite_output_dir: start over, no earlier size read back
-            if path.is_dir() and SIZE.match(path.name):
-                shutil.rmtree(path)
+    earlier = [path.name for path in output_dir.iterdir() if SIZE.match(path.name)] if output_dir.is_dir() else []
+    check_plan(output_dir, settings, args.overwrite_output_dir, "a ladder with other settings", results=earlier)
     train, heldout = addition_splits(args.max_steps * args.batch_size, args.heldout_problems, args.digits, args.seed)
     rows = []
     for index, size in enumerate(args.sizes, 1):

@@ -76,7 +76,10 @@ class ICLTrackingCallback(TrainerCallback):
 
     def prepare(self, model, heldout_blocks) -> None:
         """Take held-out blocks (a dataset of equal-length `input_ids`) and make the repeated-token probes to fit
-        them; refuse positions beyond the blocks and models that return no attention weights, before training."""
+        them; refuse positions beyond the blocks and models that return no attention weights, before training. A
+        callback made with its own held-out blocks and probes (the experiment's) keeps them."""
+        if heldout_blocks is None and self.heldout_ids is not None and self.repeated_sequences is not None:
+            return
         if heldout_blocks is None or "input_ids" not in heldout_blocks.column_names:
             raise UserError("--track_icl needs held-out text; add --do_eval (with --validation_file, or a --validation_split_percentage)")
         ids = heldout_blocks["input_ids"][:64]

@@ -1,8 +1,8 @@
 """Fine-tuning Hugging Face models on the `Trainer`: text classification with any encoder, causal-LM
 fine-tuning (GPT-2, Llama, ...) and batched text generation.
 
-The data flows one way: files or Hub -> `finetune.data` (or `language_modeling.load_text_splits`) ->
-`toolkit.models` -> `Trainer` (`finetune.training`) -> output_dir.
+The data flows one way: files or Hub -> `finetune.data` (or `finetune.lm_data`) ->
+`toolkit.models` -> the run routine (`finetune.training.run_training`) -> output_dir.
 
     from finetune import DataArguments, FinetuneTrainingArguments, ModelArguments, train_classifier
     metrics = train_classifier(ModelArguments("packaged:all-MiniLM-L6-v2"), DataArguments(train_file="train.jsonl"),
@@ -14,7 +14,7 @@ from toolkit.models import ModelArguments
 
 from .classification import train_classifier
 from .data import DataArguments, load_classification_data, movie_review_files
-from .generation import GenerationArguments, generate
+from toolkit.generation import GenerationArguments, generate  # re-exported: generation lives in the neutral core
 from .language_modeling import LMDataArguments, train_causal_lm
 from .training import FinetuneTrainingArguments
 

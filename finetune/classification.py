@@ -11,12 +11,12 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 from toolkit.adapters import LABELS_FILE
 from toolkit.errors import UserError
 from toolkit.metrics import compute_classification_metrics
-from toolkit.models import ModelArguments, align_pad_token, load_model, load_tokenizer
+from toolkit.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl
 
-from .adapters import PeftArguments, add_adapter, quantization_kwargs, save_merged, trainable_parameters
+from .adapters import PeftArguments, add_adapter, quantization_kwargs
 from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification
-from .training import FinetuneTrainingArguments, finish_run, log_metrics, quiet_logs, start_run, train_and_save
+from .training import FinetuneTrainingArguments, RunParts, log_metrics, pad_to_multiple, run_training, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -33,71 +33,42 @@ def train_classifier(
     (LoRA), the encoder gets a LoRA adapter, the new head is trained fully, and `output_dir` holds the adapter.
     """
     peft_args = peft_args or PeftArguments()
+    check_classification_peft(peft_args, training_args)
+    output_dir, need = start_run(training_args)
+    data = load_classification_data(data_args, need, seed=training_args.seed)
+    tokenizer = load_tokenizer(model_args)
+    model = _load_classifier(model_args, data, peft_args) if training_args.do_train else _load_trained_classifier(model_args, data)
+    ensure_pad_token(model, tokenizer)  # decoders used as classifiers (GPT-2) pad with EOS
+    if peft_args.use_peft:
+        model = add_adapter(model, peft_args, "SEQ_CLS")
+    with training_args.main_process_first(desc="tokenization"):
+        tokenized = tokenize_for_classification(data, tokenizer, data_args)
+    collator = default_data_collator if data_args.pad_to_max_length else \
+        DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple(training_args))
+
+    def save_labels(trainer: Trainer) -> None:  # an adapter's base model config lacks the head's labels
+        if peft_args.use_peft:
+            atomic_write_json(output_dir / LABELS_FILE, model.config.id2label)
+
+    parts = RunParts(model, tokenizer, tokenized.get("train"), tokenized.get("validation"), collator,
+                     compute_metrics=compute_classification_metrics, after_training=save_labels,
+                     predict=lambda trainer: _predict(trainer, data, tokenized["test"], output_dir))
+    return run_training(training_args, output_dir, parts, peft_args)
+
+
+def check_classification_peft(peft_args: PeftArguments, training_args: FinetuneTrainingArguments) -> None:
+    """Classification takes LoRA only, and only to train it."""
     if peft_args.use_peft and peft_args.peft_type != "lora":
         raise UserError(f"--peft_type {peft_args.peft_type} is for causal LMs (scripts/finetune_lm.py); use --peft_type lora for classification")
     if peft_args.use_peft and not training_args.do_train:
         raise UserError("--use_peft trains an adapter and needs --do_train; to evaluate a saved adapter pass its directory as --model_name_or_path")
-    output_dir, need = start_run(training_args)
-    data = load_classification_data(data_args, need, seed=training_args.seed)
-    tokenizer = load_tokenizer(model_args)
-    if training_args.do_train:
-        model = load_model(
-            AutoModelForSequenceClassification,
-            model_args,
-            new_head=True,
-            num_labels=len(data.label_names),
-            id2label=data.id2label,
-            label2id=data.label2id,
-            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
-            **quantization_kwargs(peft_args),
-        )
-    else:
-        model = _load_trained_classifier(model_args, data)
-    if tokenizer.pad_token is None:
-        # Decoder models used as classifiers (GPT-2) have no pad token; pad with EOS.
-        tokenizer.pad_token = tokenizer.eos_token
-    align_pad_token(model, tokenizer)
 
-    if peft_args.use_peft:
-        model = add_adapter(model, peft_args, "SEQ_CLS")
 
-    with training_args.main_process_first(desc="tokenization"):
-        tokenized = tokenize_for_classification(data, tokenizer, data_args)
-    if data_args.pad_to_max_length:
-        collator = default_data_collator
-    else:
-        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None)
-
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=tokenized.get("train"),
-        eval_dataset=tokenized.get("validation"),
-        processing_class=tokenizer,
-        data_collator=collator,
-        compute_metrics=compute_classification_metrics,
-    )
-    quiet_logs(trainer)
-    trainable, total = trainable_parameters(model)
-    results: dict[str, float] = {"trainable_parameters": trainable, "total_parameters": total}
-    if peft_args.use_peft:
-        results["peft_type"] = peft_args.peft_type
-
-    if training_args.evaluate_before_training and training_args.do_eval:
-        results.update(trainer.evaluate(metric_key_prefix="eval_before_training"))
-    if training_args.do_train:
-        results.update(train_and_save(trainer))
-        if peft_args.use_peft and trainer.is_world_process_zero():
-            atomic_write_json(output_dir / LABELS_FILE, model.config.id2label)  # the base model's config lacks them
-    if training_args.do_eval:
-        metrics = dict(trainer.evaluate(), eval_samples=len(tokenized["validation"]))
-        log_metrics(trainer, "eval", metrics)
-        results.update(metrics)
-    if training_args.do_predict:
-        results.update(_predict(trainer, data, tokenized["test"], output_dir))
-    if peft_args.merge_adapter and trainer.is_world_process_zero():
-        results["merged_model_dir"] = str(save_merged(trainer.model, tokenizer, output_dir))
-    return finish_run(trainer, output_dir, results)
+def _load_classifier(model_args: ModelArguments, data: ClassificationData, peft_args: PeftArguments):
+    """The pretrained body with a new head for the data's labels (`id2label`/`label2id` in its config)."""
+    return load_model(AutoModelForSequenceClassification, model_args, new_head=True, num_labels=len(data.label_names),
+                      id2label=data.id2label, label2id=data.label2id, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+                      **quantization_kwargs(peft_args))
 
 
 def _load_trained_classifier(model_args: ModelArguments, data: ClassificationData):

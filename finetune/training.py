@@ -1,25 +1,31 @@
-"""What every fine-tuning run shares, around the `Trainer`: arguments, the start (resume, check the output
-directory, wait for every process, seed) and the end (train and save, metric blocks, all_results.json).
+"""The one run routine every training task goes through, like nanoGPT's `train.py` read top to bottom:
+start (`start_run`: resume, check the output directory, wait for every process, seed), load and adapt (the task's
+own: data, model, adapter), then `run_training`: build the `Trainer`, evaluate before, train and save (Ctrl-C names
+the checkpoint to resume from), evaluate, predict, merge the adapter, and finish with `all_results.json`.
 
-`classification.py` and `language_modeling.py` keep only what differs: their data, model and metrics.
+Classification (`classification.py`), causal LMs (`language_modeling.py`) and the emergence lab's experiments keep
+only what differs, in `RunParts`: their data, model, collator and metrics.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from accelerate import PartialState
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback
 
 from toolkit.device import cuda_usable
 from toolkit.errors import Interrupted, UserError
 from toolkit.outputs import atomic_write_json, check_output_dir
 
+from .adapters import PeftArguments, save_merged, trainable_parameters
 from .checkpoints import last_complete_checkpoint, resume_point
 
 
@@ -120,6 +126,82 @@ def start_run(args: FinetuneTrainingArguments) -> tuple[Path, tuple[str, ...]]:
     need = splits_needed(args)
     set_seed(args.seed)
     return output_dir, need
+
+
+@runtime_checkable
+class PreparesForTraining(Protocol):
+    """A callback that must see the model and the validation examples before training starts (and may refuse
+    them, before anything is written): `emergence_lab.ICLTrackingCallback`."""
+
+    def prepare(self, model, validation_examples) -> None: ...
+
+
+@dataclass
+class RunParts:
+    """What one task brings to `run_training`; everything else is the same for every task.
+
+    `report` holds the task's facts for `all_results.json` (block size, data format, ...); `evaluation_extras`
+    adds task metrics to an evaluation's (perplexity from the loss); `after_training` and `predict` are the
+    task's own steps (classification writes its labels and predictions).
+    """
+
+    model: Any
+    tokenizer: Any
+    train_dataset: Any = None
+    eval_dataset: Any = None
+    data_collator: Any = None
+    compute_metrics: Callable | None = None
+    callbacks: Sequence[TrainerCallback] = ()
+    report: dict = field(default_factory=dict)
+    evaluate_before_training: bool = False
+    evaluation_extras: Callable[[dict, str], dict] | None = None
+    after_training: Callable[[Trainer], None] | None = None
+    predict: Callable[[Trainer], dict] | None = None
+
+
+def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunParts, peft_args: PeftArguments | None = None) -> dict:
+    """The middle and end of every run, top to bottom: build the `Trainer`, evaluate before, train and save,
+    evaluate, predict, merge the adapter, write `all_results.json`. Returns what `all_results.json` holds."""
+    for callback in parts.callbacks:
+        if isinstance(callback, PreparesForTraining):  # before the Trainer, which creates the output directory
+            callback.prepare(parts.model, parts.eval_dataset)
+    trainer = Trainer(model=parts.model, args=args, train_dataset=parts.train_dataset, eval_dataset=parts.eval_dataset,
+                      processing_class=parts.tokenizer, data_collator=parts.data_collator,
+                      compute_metrics=parts.compute_metrics, callbacks=list(parts.callbacks))
+    quiet_logs(trainer)
+    trainable, total = trainable_parameters(parts.model)
+    results = {"trainable_parameters": trainable, "total_parameters": total, **parts.report}
+    if peft_args is not None and peft_args.use_peft:
+        results["peft_type"] = peft_args.peft_type
+    if args.do_eval and (args.evaluate_before_training or (parts.evaluate_before_training and args.do_train)):
+        results.update(_evaluate(trainer, parts, "eval_before_training"))
+    if args.do_train:
+        results.update(train_and_save(trainer))
+        if parts.after_training and trainer.is_world_process_zero():
+            parts.after_training(trainer)
+    if args.do_eval:
+        metrics = _evaluate(trainer, parts, "eval")
+        log_metrics(trainer, "eval", metrics)
+        results.update(metrics)
+    if args.do_predict and parts.predict:
+        results.update(parts.predict(trainer))
+    if peft_args is not None and peft_args.merge_adapter and args.do_train and trainer.is_world_process_zero():
+        results["merged_model_dir"] = str(save_merged(trainer.model, parts.tokenizer, output_dir))
+    return finish_run(trainer, output_dir, results)
+
+
+def _evaluate(trainer: Trainer, parts: RunParts, prefix: str) -> dict:
+    metrics = trainer.evaluate(metric_key_prefix=prefix)
+    if parts.evaluation_extras:
+        metrics.update(parts.evaluation_extras(metrics, prefix))
+    if prefix == "eval":
+        metrics["eval_samples"] = len(parts.eval_dataset)
+    return metrics
+
+
+def pad_to_multiple(args: TrainingArguments) -> int | None:
+    """Pad batches to a multiple of 8 in half precision (tensor cores want it), not at all in float32."""
+    return 8 if args.fp16 or args.bf16 else None
 
 
 def finish_run(trainer: Trainer, output_dir: Path, results: dict) -> dict:

@@ -13,8 +13,8 @@ One way through: `data` -> `selection` -> `template`/`verbalizer` -> `scoring` -
     classifier.predict(["What a waste of an evening."]).calibrated_predictions
 """
 
-from .classifier import FewShotClassifier, FewShotConfig, FewShotPredictions, LabelledExamples
-from .data import FewShotDataArguments, load_fewshot_data
+from .classifier import FewShotClassifier, FewShotConfig, FewShotPredictions
+from .data import FewShotDataArguments, LabelledExamples, load_fewshot_data
 from .sweep import SweepArguments, run_sweep
 from .template import PromptTemplate, load_template
 from .verbalizer import Verbalizer

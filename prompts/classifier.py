@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from accelerate import PartialState
@@ -23,28 +23,17 @@ from accelerate.utils import gather_object
 from toolkit.causal_lm import context_length
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
+from toolkit.generation import GenerationArguments, generate
 
 from . import selection
 from .calibration import CONTENT_FREE_INPUTS, calibrate, content_free_probabilities, label_probabilities
+from .data import LabelledExamples
 from .scoring import LabelScorer
 from .template import PromptTemplate
 
 logger = logging.getLogger(__name__)
 LABEL_SCORINGS = ("auto", "single", "sum", "mean")
 MODES = ("score", "generate")
-
-
-@dataclass
-class LabelledExamples:
-    """Examples as field dicts (keys: the template's fields) with label ids (None for unlabelled queries)."""
-
-    fields: list[dict[str, str]]
-    labels: list[int] | None = None
-    # Embeddings computed for nearest-neighbour selection, kept across runs of a sweep.
-    vectors: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def __len__(self) -> int:
-        return len(self.fields)
 
 
 @dataclass
@@ -81,6 +70,13 @@ class FewShotConfig:
             raise UserError("--calibrate needs label scoring; drop it or use --mode score")
         if self.calibrate and not self.content_free_inputs:
             raise UserError("--calibrate needs at least one content-free input")
+
+
+    @property
+    def demonstration_choice(self) -> selection.DemonstrationChoice:
+        """The part of this configuration that picks demonstrations (`selection.demonstrations_for`)."""
+        return selection.DemonstrationChoice(self.shots, self.selection, self.ordering, self.seed,
+                                             self.demonstration_indices, self.embedding_model)
 
 
 @dataclass
@@ -147,7 +143,7 @@ class FewShotClassifier:
     def demonstrations_for(self, queries: list[dict]) -> list[list[int]]:
         """Pool indices of each query's demonstrations, in prompt order (`selection.demonstrations_for`)."""
         return selection.demonstrations_for(queries, self.pool, self.template.fields, self.template.verbalizer.label_names,
-                                            self.config)
+                                            self.config.demonstration_choice)
 
     # -- prompts --------------------------------------------------------------------------------
 
@@ -270,9 +266,6 @@ class FewShotClassifier:
         return out
 
     def _generate(self, texts: list[str], demonstrations: list[list[int]]) -> FewShotPredictions:
-        # Here, not at the top: importing `finetune` loads the Trainer, which only generation mode's helpers pull in.
-        from finetune.generation import GenerationArguments, generate
-
         args = GenerationArguments(max_new_tokens=self.config.max_new_tokens, stop=["\n"], chat=self.config.chat,
                                    batch_size=self.config.batch_size)
         state = PartialState()

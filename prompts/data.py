@@ -11,8 +11,20 @@ from toolkit.columns import UnknownLabel, check_text_column, encode_labels
 from toolkit.datafiles import load_raw_splits
 from toolkit.errors import UserError
 
-from .classifier import LabelledExamples
 from .template import PromptTemplate
+
+
+@dataclass
+class LabelledExamples:
+    """Examples as field dicts (keys: the template's fields) with label ids (None for unlabelled queries)."""
+
+    fields: list[dict[str, str]]
+    labels: list[int] | None = None
+    # Embeddings computed for nearest-neighbour selection, kept across runs of a sweep.
+    vectors: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.fields)
 
 
 @dataclass

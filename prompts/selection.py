@@ -16,6 +16,7 @@ import math
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -24,6 +25,8 @@ from transformers import AutoModel
 from toolkit.device import execution_device
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments, load_model, load_tokenizer
+
+from .data import LabelledExamples
 
 SELECTIONS = ("random", "balanced", "first_n", "indices", "nearest")
 ORDERINGS = ("as_selected", "random", "grouped")
@@ -144,8 +147,21 @@ def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64)
     return torch.cat(vectors)
 
 
-def demonstrations_for(queries: list[dict], pool, fields: list[str], label_names: list[str], config) -> list[list[int]]:
-    """Pool indices of each query's demonstrations, in prompt order, as `config` (a `FewShotConfig`) asks.
+@dataclass(frozen=True)
+class DemonstrationChoice:
+    """How one run picks its demonstrations: how many, by which strategy, in which order, with which seed."""
+
+    shots: int
+    selection: str = "random"
+    ordering: str = "as_selected"
+    seed: int = 0
+    demonstration_indices: list[int] | None = None
+    embedding_model: str | None = None
+
+
+def demonstrations_for(queries: list[dict], pool: LabelledExamples, fields: list[str], label_names: list[str],
+                       config: DemonstrationChoice) -> list[list[int]]:
+    """Pool indices of each query's demonstrations, in prompt order, as `config` asks.
 
     Fixed strategies pick one set shared by every query, except for a query that is itself in the pool,
     which gets a set chosen without it; `nearest` picks a set per query.

@@ -9,7 +9,6 @@ Zero-shot prompts have no demonstrations, so one zero-shot run serves every seed
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -25,7 +24,8 @@ from toolkit.causal_lm import load_generator
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl, check_output_dir
+from toolkit.jsonio import loads_bounded
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl, check_plan
 
 from .calibration import CONTENT_FREE_INPUTS
 from .classifier import FewShotClassifier, FewShotConfig
@@ -35,7 +35,6 @@ from .selection import ORDERINGS, SELECTIONS, choose
 from .template import load_template
 
 logger = logging.getLogger(__name__)
-MANIFEST = "sweep.json"
 
 
 @dataclass
@@ -140,31 +139,17 @@ def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templ
 
 
 def prepare_output_dir(args: SweepArguments, settings: dict) -> Path:
-    """Create the output directory, resume the same sweep, refuse to mix in a different one."""
-    output_dir = check_output_dir(args.output_dir, overwrite=True)  # the same sweep may always continue
-    manifest = output_dir / MANIFEST
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        previous = _read_json(manifest) if manifest.is_file() else None
-        if previous != settings:
-            if not args.overwrite_output_dir:
-                what = "a different sweep" if previous is not None else "other files"
-                raise UserError(
-                    f"output directory {str(output_dir)!r} holds {what}; pass --overwrite_output_dir to replace it, "
-                    "or choose another --output_dir"
-                )
-            for name in ("runs", "predictions"):
-                shutil.rmtree(output_dir / name, ignore_errors=True)
-            for name in RESULT_FILES:
-                (output_dir / name).unlink(missing_ok=True)
+    """Resume the same sweep, start a new one, or refuse to mix in a different one (`toolkit.outputs.check_plan`)."""
+    check_plan(args.output_dir, settings, args.overwrite_output_dir, "a different sweep", results=("runs", "predictions", *RESULT_FILES))
+    output_dir = Path(args.output_dir)
     (output_dir / "runs").mkdir(parents=True, exist_ok=True)
     (output_dir / "predictions").mkdir(exist_ok=True)
-    atomic_write_json(manifest, settings)
     return output_dir
 
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_bounded(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # unreadable: treated as absent, the run is done again
 

@@ -72,8 +72,9 @@ def sentiment(demo: DemoArguments) -> dict:
 
 
 def generation(demo: DemoArguments) -> dict:
-    from finetune.generation import GenerationArguments, generate
-    from finetune.language_modeling import LMDataArguments, train_causal_lm
+    from toolkit.generation import GenerationArguments, generate
+    from finetune.language_modeling import train_causal_lm
+    from finetune.lm_data import LMDataArguments
     from finetune.scratch import build_gpt2
     from toolkit.causal_lm import load_generator
 
@@ -102,7 +103,7 @@ def generation(demo: DemoArguments) -> dict:
 
 
 def chat(demo: DemoArguments) -> str:
-    from finetune.generation import GenerationArguments, generate
+    from toolkit.generation import GenerationArguments, generate
     from toolkit.causal_lm import load_generator
 
     print(f"\n== 3. Chat: {demo.chat_model} (the first run converts its GGUF weights, about 30 s)\n")

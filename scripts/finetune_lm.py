@@ -16,7 +16,8 @@ icl_tracking.png in --output_dir; see emergence_lab).
 
 from emergence_lab.tracking import TrackingArguments
 from finetune.adapters import PeftArguments
-from finetune.language_modeling import LMDataArguments, train_causal_lm
+from finetune.language_modeling import train_causal_lm
+from finetune.lm_data import LMDataArguments
 from finetune.training import FinetuneTrainingArguments
 from toolkit.cli import format_table, parse_args, run_script
 from toolkit.models import ModelArguments, load_tokenizer

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.generation import GenerationArguments, generate
+from toolkit.generation import GenerationArguments, generate
 from toolkit.causal_lm import load_generator
 from toolkit.cli import parse_args, run_script
 from toolkit.errors import UserError

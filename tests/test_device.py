@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from finetune.generation import GenerationArguments, generate
+from toolkit.generation import GenerationArguments, generate
 from prompts.scoring import LabelScorer
 from toolkit.causal_lm import load_generator
 

@@ -96,7 +96,7 @@ def test_data_files_load_or_fail_with_one_clear_error(tmp_path, case):
 @given(st.one_of(raw_bytes.map(lambda b: ("txt", b)), raw_bytes.map(lambda b: ("jsonl", b)),
                  rows.map(lambda r: ("jsonl", b"".join(_json_line(x) for x in r)))))
 def test_language_model_text_files_load_or_fail_with_one_clear_error(tmp_path, case):
-    from finetune.language_modeling import LMDataArguments, load_text_splits
+    from finetune.lm_data import LMDataArguments, load_text_splits
 
     suffix, content = case
     path = _write(tmp_path, f".{suffix}", content)

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from finetune.generation import GenerationArguments, generate
+from toolkit.generation import GenerationArguments, generate
 from toolkit.causal_lm import load_generator
 from toolkit.errors import UserError
 

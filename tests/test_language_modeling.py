@@ -50,7 +50,7 @@ def test_blocks_join_documents_with_eos_and_mask_padding(tiny_gpt2):
     from datasets import Dataset, DatasetDict
     from transformers import AutoTokenizer
 
-    from finetune.language_modeling import LMDataArguments, tokenize_into_blocks
+    from finetune.lm_data import LMDataArguments, tokenize_into_blocks
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2)
     tokenizer.pad_token = tokenizer.eos_token
@@ -67,7 +67,7 @@ def test_blocks_join_documents_with_eos_and_mask_padding(tiny_gpt2):
 
 
 def test_document_per_file_keeps_a_file_whole(tmp_path):
-    from finetune.language_modeling import LMDataArguments, load_text_splits
+    from finetune.lm_data import LMDataArguments, load_text_splits
 
     path = tmp_path / "book.txt"
     path.write_text("line one\n\nline two\n")
@@ -78,7 +78,7 @@ def test_document_per_file_keeps_a_file_whole(tmp_path):
 
 
 def test_json_corpus_with_text_column(tmp_path):
-    from finetune.language_modeling import LMDataArguments, load_text_splits
+    from finetune.lm_data import LMDataArguments, load_text_splits
 
     path = tmp_path / "docs.jsonl"
     path.write_text('{"body": "first doc"}\n{"body": ""}\n{"body": "second doc"}\n')
@@ -107,7 +107,7 @@ def test_empty_corpus(tiny_gpt2, tmp_path):
 
 
 def test_corpus_of_empty_documents(tmp_path):
-    from finetune.language_modeling import LMDataArguments, load_text_splits
+    from finetune.lm_data import LMDataArguments, load_text_splits
 
     path = tmp_path / "docs.jsonl"
     path.write_text('{"text": ""}\n{"text": "   "}\n')

@@ -240,7 +240,7 @@ def test_the_scorer_puts_the_soft_prompt_before_every_prompt(prompt_tuning_run):
 
 
 def test_generation_runs_through_the_soft_prompt(prompt_tuning_run):
-    from finetune.generation import GenerationArguments, generate
+    from toolkit.generation import GenerationArguments, generate
     from toolkit.causal_lm import load_generator
 
     output_dir, _ = prompt_tuning_run

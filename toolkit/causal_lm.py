@@ -12,7 +12,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 from .device import execution_device
 from .errors import UserError
-from .models import ModelArguments, load_model, load_tokenizer
+from .models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 
 
 def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None = None):
@@ -54,13 +54,10 @@ def _check_dtype(dtype: str | None, device: torch.device):
     return getattr(torch, dtype)
 
 
-def prepare_tokenizer(tokenizer, model=None) -> None:
+def prepare_tokenizer(tokenizer, model) -> None:
     """Left padding (decoders continue from the right end); EOS as pad token when there is none (GPT-2)."""
     tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model is not None and model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    ensure_pad_token(model, tokenizer)
 
 
 def context_length(model) -> int | None:

@@ -278,6 +278,14 @@ def _load_with_new_head(auto_class, name: str, **kwargs):
     return model
 
 
+def ensure_pad_token(model, tokenizer) -> None:
+    """Pad with EOS when the tokenizer has no pad token (GPT-2 and other decoders; padded positions are masked), and
+    tell the model (`align_pad_token`)."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    align_pad_token(model, tokenizer)
+
+
 def align_pad_token(model, tokenizer) -> None:
     """Give the model's config (and generation config) the tokenizer's pad token before the `Trainer` sees them.
 

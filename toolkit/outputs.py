@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,25 +86,46 @@ def check_output_dir(output_dir: str | os.PathLike | None, overwrite: bool) -> P
     return path
 
 
-def check_plan(output_dir: str | os.PathLike, plan: dict, overwrite: bool, what: str) -> bool:
-    """For resumable experiments: True when `output_dir` holds the same `plan` (resume it), False when starting
-    anew (the directory is empty, or `overwrite`); another plan there without `overwrite` is refused, the message
-saying that `output_dir` holds `what` (e.g. "an experiment with other settings"). The plan is
-    (re)written to `plan.json` either way."""
-    path = Path(output_dir)
-    plan_file = path / "plan.json"
-    resuming = plan_file.is_file() and not overwrite
-    if resuming:
-        try:
-            previous = loads_bounded(plan_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
-        if previous != plan:
-            raise UserError(f"{str(path)!r} holds {what}; pass --overwrite_output_dir or another --output_dir")
-    else:
-        check_output_dir(path, overwrite)
-    atomic_write_json(plan_file, plan)
+PLAN_FILE = "plan.json"
+
+
+def check_plan(output_dir: str | os.PathLike, plan: dict, overwrite: bool, what: str, results: Iterable[str] = ()) -> bool:
+    """The one resume rule of everything that fills an output directory piece by piece (sweeps, comparisons,
+    experiments, ladders). Call it before any work; it returns True when resuming.
+
+    - `output_dir` holds `plan.json` with the same `plan`: resume (the caller reads its finished pieces back);
+    - it is absent or empty: start;
+    - it holds another plan, or other files: refused, the message saying that it holds `what` (e.g. "a different
+      sweep"), unless `overwrite`;
+    - with `overwrite`, start over: the earlier `results` (names of files and folders inside `output_dir`) are
+      removed, so nothing of an earlier run is read back.
+
+    `plan.json` is (re)written either way.
+    """
+    path = check_output_dir(output_dir, overwrite=True)  # no directory given, or a file there, is refused here
+    previous = read_plan(path)
+    resuming = previous == plan and not overwrite
+    if not resuming and path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            held = what if previous is not None else "other files"
+            raise UserError(f"output directory {str(path)!r} holds {held}; pass --overwrite_output_dir to replace it, "
+                            "or choose another --output_dir")
+        for name in results:
+            target = path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    atomic_write_json(path / PLAN_FILE, plan)
     return resuming
+
+
+def read_plan(output_dir: str | os.PathLike) -> dict | None:
+    """The plan in `output_dir/plan.json`, or None when there is none or it is unreadable."""
+    try:
+        return loads_bounded((Path(output_dir) / PLAN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 @contextlib.contextmanager

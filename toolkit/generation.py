@@ -1,7 +1,7 @@
 """Text generation with any causal LM: batched with left padding, greedy/beam/sampling, stop strings, chat.
 
-    from finetune.generation import GenerationArguments, generate
-    from toolkit.causal_lm import load_generator
+    from toolkit.generation import GenerationArguments, generate
+    from .causal_lm import load_generator
     model, tokenizer = load_generator("gpt2")
     texts = generate(model, tokenizer, ["Once upon a time"], GenerationArguments(max_new_tokens=20))
 """
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import torch
 from transformers import set_seed
 
-from toolkit.adapters import is_prompt_learning
-from toolkit.causal_lm import context_length, prepare_tokenizer
-from toolkit.cli import require_at_least_one
-from toolkit.device import run_in_batches, to_device
-from toolkit.errors import UserError
+from .adapters import is_prompt_learning
+from .causal_lm import context_length, prepare_tokenizer
+from .cli import require_at_least_one
+from .device import run_in_batches, to_device
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 # Prompts a batch when --batch_size is not given (a GPU's is halved until it fits).
