@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finetune.adapters import PeftArguments
+from finetune.adapter_training import PeftArguments
 from finetune.language_modeling import train_causal_lm
 from finetune.lm_data import LMDataArguments
 from finetune.training import FinetuneTrainingArguments
-from prompts.classifier import FewShotClassifier, FewShotConfig
+from prompts.classifier import FewShotClassifier
 from prompts.data import FewShotDataArguments, LabelledExamples, load_fewshot_data
+from prompts.run_types import FewShotConfig
 from prompts.template import PromptTemplate, load_template
 from toolkit.causal_lm import load_generator
 from toolkit.cli import require_at_least_one
@@ -31,7 +32,7 @@ from toolkit.jsonio import loads_bounded
 from toolkit.models import ModelArguments
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plan
 
-from .plots import plot_accuracy_vs_parameters
+from .comparison_plot import plot_accuracy_vs_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def training_examples(template: PromptTemplate, examples: LabelledExamples) -> l
             for values, label in zip(examples.fields, examples.labels)]
 
 
-def evaluate(model_dir: str, template: PromptTemplate, evaluation: LabelledExamples, config: FewShotConfig,
+def score_method(model_dir: str, template: PromptTemplate, evaluation: LabelledExamples, config: FewShotConfig,
              pool: LabelledExamples | None = None) -> dict:
     """Accuracy of the label chosen by log-probability (and, with `config.calibrate`, after calibration)."""
     model, tokenizer = load_generator(model_dir)
@@ -154,13 +155,13 @@ def _run_method(method, args, template, pool, evaluation, train_file, output_dir
     if method in PROMPTING:
         shots = 0 if method == "zero_shot" else args.shots
         config = FewShotConfig(shots=shots, seed=args.seed, calibrate=method == "icl_calibrated")
-        scores = evaluate(args.model_name_or_path, template, evaluation, config, pool)
+        scores = score_method(args.model_name_or_path, template, evaluation, config, pool)
         row.update(accuracy=scores["calibrated_accuracy" if method == "icl_calibrated" else "accuracy"],
                    eval_seconds=scores["eval_seconds"], shots=shots)
         return row
     run_dir = output_dir / "runs" / method
     row.update(_train(method, args, train_file, run_dir))
-    scores = evaluate(str(run_dir), template, evaluation, FewShotConfig(shots=0))
+    scores = score_method(str(run_dir), template, evaluation, FewShotConfig(shots=0))
     row.update(accuracy=scores["accuracy"], eval_seconds=scores["eval_seconds"])
     return row
 

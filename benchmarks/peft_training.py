@@ -84,7 +84,7 @@ def worker(name: str, train_file: str, output_dir: str, steps: int, batch: int) 
     """One configuration, in this process: train `steps` steps; return its figures."""
     import torch
 
-    from finetune.adapters import PeftArguments
+    from finetune.adapter_training import PeftArguments
     from finetune.language_modeling import train_causal_lm
     from finetune.lm_data import LMDataArguments
     from finetune.training import FinetuneTrainingArguments

@@ -7,7 +7,6 @@ The `Trainer` writes a checkpoint's weights, optimizer, scheduler and RNG states
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -17,6 +16,7 @@ from accelerate import PartialState
 from safetensors import safe_open
 
 from toolkit.errors import UserError
+from toolkit.jsonio import loads_bounded
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -29,7 +29,7 @@ def checkpoint_problem(directory: str | Path) -> str | None:
     if not directory.is_dir():
         return "it is not a directory"
     try:
-        json.loads((directory / "trainer_state.json").read_text(encoding="utf-8"))
+        loads_bounded((directory / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "it has no readable trainer_state.json (the run was probably stopped while saving it)"
     weights = sorted(directory.glob("*.safetensors"))

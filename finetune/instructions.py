@@ -17,7 +17,7 @@ from datasets import DatasetDict
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
 from toolkit.causal_lm import continuation_ids
-from toolkit.columns import check_text_column
+from toolkit.columns import check_text_column, row_error
 from toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -50,14 +50,14 @@ def encode_prompt_completion(tokenizer, prompt: str, completion: str, completion
 
 def _check_messages(messages, row: int, source: str) -> None:
     if not isinstance(messages, list) or not messages:
-        raise UserError(f"row {row} of {source!r}: 'messages' must be a non-empty list of {{role, content}}; got {type(messages).__name__}")
+        raise row_error(source, row + 1, f"'messages' must be a non-empty list of {{role, content}}; got {type(messages).__name__}")
     for turn in messages:
         if not isinstance(turn, dict) or not isinstance(turn.get("role"), str) or not isinstance(turn.get("content"), str):
-            raise UserError(f"row {row} of {source!r}: every message needs a 'role' and a text 'content'; got {str(turn)[:80]}")
+            raise row_error(source, row + 1, f"every message needs a 'role' and a text 'content'; got {str(turn)[:80]}")
         if turn["role"] not in ROLES:
-            raise UserError(f"row {row} of {source!r}: unknown role {turn['role']!r}; use one of: {', '.join(ROLES)}")
+            raise row_error(source, row + 1, f"unknown role {turn['role']!r}; use one of: {', '.join(ROLES)}")
     if not any(turn["role"] == "assistant" for turn in messages):
-        raise UserError(f"row {row} of {source!r}: the conversation has no assistant turn to learn from")
+        raise row_error(source, row + 1, "the conversation has no assistant turn to learn from")
 
 
 def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:

@@ -1,7 +1,7 @@
 """Fine-tuning a causal LM (GPT-2, Llama, ...) on the user's text or instruction data, through the run routine.
 
 The data side (text cut into blocks, instruction data, packing) is `finetune.lm_data`; `--use_peft` trains a
-LoRA or prompt-tuning adapter instead of every weight (`finetune.adapters`).
+LoRA or prompt-tuning adapter instead of every weight (`finetune.adapter_training`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from transformers import AutoModelForCausalLM, TrainerCallback, default_data_col
 from toolkit.causal_lm import context_length
 from toolkit.device import cuda_usable
 from toolkit.errors import UserError
-from toolkit.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer, resolve_model_name
+from toolkit.model_names import resolve_model_name
+from toolkit.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 
-from .adapters import PeftArguments, add_adapter, quantization_kwargs
+from .adapter_training import PeftArguments, add_adapter, quantization_kwargs
 from .instructions import example_collator, tokenize_instructions
 from .lm_data import LMDataArguments, default_block_size, instruction_columns, load_text_splits, split_format, tokenize_into_blocks
 from .training import FinetuneTrainingArguments, RunParts, pad_to_multiple, run_training, start_run

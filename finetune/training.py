@@ -25,7 +25,7 @@ from toolkit.device import cuda_usable
 from toolkit.errors import Interrupted, UserError
 from toolkit.outputs import atomic_write_json, check_output_dir
 
-from .adapters import PeftArguments, save_merged, trainable_parameters
+from .adapter_training import PeftArguments, save_merged, trainable_parameters
 from .checkpoints import last_complete_checkpoint, resume_point
 
 

@@ -1,8 +1,11 @@
 """Few-shot in-context learning with causal LMs: templates, verbalizers, demonstration selection,
 label scoring by log-probability (with shared-prefix KV-cache reuse), contextual calibration, sweeps and plots.
 
-One way through: `data` -> `selection` -> `template`/`verbalizer` -> `scoring` -> `calibration` -> `results`;
-`FewShotClassifier` runs it for one configuration, `run_sweep` for many (resumable).
+One way through, each stage importing only earlier ones: `template`/`verbalizer` (what the task's fields and labels
+are, and how prompts read) -> `data` (pool and evaluation examples for the template) -> `selection` (demonstrations)
+-> `scoring` (label log-probabilities, `score_batching`) -> `calibration` -> `results` (`fewshot_metrics`,
+`sweep_plots`). `FewShotClassifier` (`classifier`, options and outputs in `run_types`) runs it for one
+configuration, `run_sweep` (`sweep`, options in `sweep_arguments`) for many (resumable).
 
     from toolkit.causal_lm import load_generator
     from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
@@ -13,9 +16,11 @@ One way through: `data` -> `selection` -> `template`/`verbalizer` -> `scoring` -
     classifier.predict(["What a waste of an evening."]).calibrated_predictions
 """
 
-from .classifier import FewShotClassifier, FewShotConfig, FewShotPredictions
+from .classifier import FewShotClassifier
 from .data import FewShotDataArguments, LabelledExamples, load_fewshot_data
-from .sweep import SweepArguments, run_sweep
+from .run_types import FewShotConfig, FewShotPredictions
+from .sweep import run_sweep
+from .sweep_arguments import SweepArguments
 from .template import PromptTemplate, load_template
 from .verbalizer import Verbalizer
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from toolkit.outputs import atomic_write_json, atomic_write_text
 
-from .metrics import continuous_scores, fewshot_scores
-from .plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
+from .fewshot_metrics import continuous_scores, fewshot_scores
+from .sweep_plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
 from .summary import summarise
 
 RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png")

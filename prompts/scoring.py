@@ -25,28 +25,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
-from toolkit.adapters import is_prompt_learning
+from toolkit.adapter_loading import is_prompt_learning
 from toolkit.device import run_in_batches, to_device
 
+from .score_batching import auto_batch_rows, cache_of, common_prefix_length, word_block_mask
+
 REDUCTIONS = ("sum", "mean")
-
-
-def common_prefix_length(sequences: list[list[int]]) -> int:
-    """Length of the longest token prefix all `sequences` share."""
-    first = sequences[0]
-    length = min(len(sequence) for sequence in sequences)
-    for sequence in sequences[1:]:
-        if sequence[:length] == first[:length]:  # one C-level comparison in the common case
-            continue
-        low, high = 0, length  # the shared prefix is shorter: find where they part, by bisection
-        while low < high:
-            middle = (low + high + 1) // 2
-            if sequence[:middle] == first[:middle]:
-                low = middle
-            else:
-                high = middle - 1
-        length = low
-    return length
 
 
 class LabelScorer:
@@ -153,7 +137,7 @@ class LabelScorer:
             kwargs["inputs_embeds"] = torch.cat([self.virtual_prompt[None].to(embeddings.dtype), embeddings], 1)
         else:
             kwargs["input_ids"] = input_ids
-        cache = _cache_of(self.model(use_cache=True, **kwargs))
+        cache = cache_of(self.model(use_cache=True, **kwargs))
         return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _expanded_cache(self, prefix_cache, batch: int):
@@ -202,7 +186,7 @@ class LabelScorer:
         if one_pass_words:
             input_ids = torch.cat([input_ids, self.block_inputs.expand(batch, -1)], 1)
             positions = torch.cat([positions, prefix_length + lengths_t[:, None] + self.block_offset[None, :]], 1)
-            attention_mask = self._block_mask(lengths_t, width, prefix_length)
+            attention_mask = word_block_mask(self.block_of, len(self.block_inputs), self.model.dtype, lengths_t, width, prefix_length)
         else:
             suffix_mask = (arange[None, :] < lengths_t[:, None]).long()
             attention_mask = torch.cat([suffix_mask.new_ones(batch, prefix_length), suffix_mask], 1) if prefix_length else suffix_mask
@@ -220,35 +204,11 @@ class LabelScorer:
             picked = block_log_probs.gather(-1, self.block_targets.expand(batch, -1)[..., None])[..., 0]  # [batch, block tokens]
             word_scores = word_scores + picked @ self.block_word
         elif two_pass_words:
-            word_scores = word_scores + self._continue_words(_cache_of(output), attention_mask, lengths_t + prefix_length)
+            word_scores = word_scores + self._continue_words(cache_of(output), attention_mask, lengths_t + prefix_length)
         if self.reduction == "mean":
             word_scores = word_scores / self.word_lengths
         masked = word_scores[:, None, :].masked_fill(self.not_label_words, float("-inf"))
         return torch.logsumexp(masked, dim=-1)  # [batch, labels]
-
-    def _block_mask(self, lengths: torch.Tensor, width: int, prefix_length: int) -> torch.Tensor:
-        """Additive 4D attention mask `[batch, 1, width + blocks, prefix + width + blocks]` for one-pass word scoring.
-
-        Prompt tokens see the prefix and the prompt's earlier real tokens; a word block's tokens see the
-        prefix, the whole real prompt and their own block's earlier tokens, never another block (each word
-        is scored as if it alone followed the prompt). Every position sees itself, so padding rows stay finite.
-        """
-        blocks = len(self.block_inputs)
-        total = width + blocks
-        query = torch.arange(total, device=self.device)
-        block = torch.cat([torch.full((width,), -1, device=self.device), self.block_of])
-        key_in_prompt = query[None, None, :] < width  # [1, 1, key]
-        real_key = query[None, None, :] < lengths[:, None, None]  # [batch, 1, key]
-        query_in_prompt = (query < width)[None, :, None]
-        causal = query[None, None, :] <= query[None, :, None]  # [1, query, key]
-        sees_prompt = key_in_prompt & real_key & (causal | ~query_in_prompt)
-        sees_own_block = ~key_in_prompt & ~query_in_prompt & causal & (block[None, :, None] == block[None, None, :])
-        allowed = sees_prompt | sees_own_block | (query[None, :, None] == query[None, None, :])
-        if prefix_length:
-            allowed = torch.cat([allowed.new_ones(lengths.shape[0], total, prefix_length), allowed], 2)
-        dtype = self.model.dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=self.device).masked_fill_(~allowed, torch.finfo(dtype).min)
-        return mask[:, None]
 
     def _continue_words(self, cache, attention_mask, ends) -> torch.Tensor:
         """Log-probability of tokens 2.. of each multi-token word, continuing every prompt's cache: [batch, words]."""
@@ -266,21 +226,3 @@ class LabelScorer:
         extra = torch.zeros(batch, len(self.words), device=self.device)
         extra[:, self.multi] = picked.sum(-1).view(batch, words)
         return extra
-
-
-def auto_batch_rows(device: torch.device, width: int) -> int:
-    """Prompts per forward pass when no batch size is given, for prompts of `width` new tokens.
-
-    On a GPU the first guess is large (up to 512 prompts or 64k new tokens a pass) and `LabelScorer`
-    halves it whenever the device runs out of memory, like lm-eval's `--batch_size auto`. On a CPU, 16:
-    measured fastest both with SmolLM2-135M (8, 16, 32 and 64 tried) and with the tiny model of
-    `benchmarks/toolkit_overhead.py` (8 to 256 tried); larger batches only add memory traffic there.
-    """
-    if device.type != "cuda":
-        return 16
-    return max(1, min(512, 65536 // max(1, width)))
-
-
-def _cache_of(output):
-    cache = output.get("cache")
-    return cache if cache is not None else output.past_key_values

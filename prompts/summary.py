@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 GROUP_BY = ("model", "parameters", "template", "selection", "shots", "calibrated")
-# The continuous ("mirage") metrics of prompts.metrics.continuous_scores, summarised when present.
+# The continuous ("mirage") metrics of prompts.fewshot_metrics.continuous_scores, summarised when present.
 CONTINUOUS = ("correct_answer_log_prob", "correct_label_prob", "token_edit_distance", "exact_match")
 
 

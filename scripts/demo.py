@@ -116,7 +116,7 @@ def chat(demo: DemoArguments) -> str:
 def fewshot(demo: DemoArguments) -> list[dict]:
     from prompts.data import FewShotDataArguments
     from prompts.summary import summarise, summary_table_rows
-    from prompts.sweep import SweepArguments, run_sweep
+    from prompts import SweepArguments, run_sweep
 
     files = movie_review_files()
     print(f"\n== 4. Few-shot: {demo.chat_model} labels the 120 test reviews from 0 or 4 demonstrations (3 seeds)\n")

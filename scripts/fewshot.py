@@ -13,7 +13,7 @@ from accelerate import PartialState
 
 from prompts.data import FewShotDataArguments
 from prompts.summary import CONTINUOUS, summarise, summary_table_rows
-from prompts.sweep import SweepArguments, run_sweep
+from prompts import SweepArguments, run_sweep
 from toolkit.cli import format_table, parse_args, run_script
 
 

@@ -10,7 +10,7 @@ Writes the model, tokenizer and `all_results.json` to --output_dir; with --do_pr
 (--merge_adapter also writes the merged model to <output_dir>/merged). Run with --help for every option.
 """
 
-from finetune.adapters import PeftArguments
+from finetune.adapter_training import PeftArguments
 from finetune.classification import train_classifier
 from finetune.data import DataArguments
 from finetune.training import FinetuneTrainingArguments

@@ -15,7 +15,7 @@ icl_tracking.png in --output_dir; see emergence_lab).
 """
 
 from emergence_lab.tracking import TrackingArguments
-from finetune.adapters import PeftArguments
+from finetune.adapter_training import PeftArguments
 from finetune.language_modeling import train_causal_lm
 from finetune.lm_data import LMDataArguments
 from finetune.training import FinetuneTrainingArguments

@@ -215,8 +215,8 @@ def test_token_edit_distance_by_hand():
 
 
 def test_continuous_scores_by_hand():
-    from prompts.classifier import FewShotPredictions
-    from prompts.metrics import continuous_scores
+    from prompts.run_types import FewShotPredictions
+    from prompts.fewshot_metrics import continuous_scores
 
     scored = FewShotPredictions(predictions=[1, 0], probabilities=[[0.2, 0.8], [0.6, 0.4]], demonstrations=[[], []],
                                 label_log_probs=[[-3.0, -1.0], [-2.0, -4.0]], calibrated_probabilities=[[0.5, 0.5], [0.3, 0.7]])
@@ -229,7 +229,7 @@ def test_continuous_scores_by_hand():
 
 def test_the_correct_answer_log_prob_is_the_models_log_probability_of_the_label_word(fewshot_gpt2):
     from prompts import FewShotClassifier, FewShotConfig, load_template
-    from prompts.metrics import continuous_scores
+    from prompts.fewshot_metrics import continuous_scores
     from toolkit.causal_lm import load_generator
 
     model, tokenizer = load_generator(fewshot_gpt2)

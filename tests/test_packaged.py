@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import UserError
-from toolkit.models import resolve_model_name
+from toolkit.model_names import resolve_model_name
 
 from helpers import load_script
 

@@ -11,7 +11,8 @@ from .cli import format_table, parse_args, run_script
 from .device import execution_device
 from .errors import UserError
 from .metrics import classification_scores
-from .models import ModelArguments, load_model, load_tokenizer, resolve_model_name
+from .model_names import resolve_model_name
+from .models import ModelArguments, load_model, load_tokenizer
 from .outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_output_dir
 
 __all__ = [

@@ -21,6 +21,12 @@ from typing import Any
 from .errors import UserError
 
 
+
+def row_error(source: str, row: int, problem: str) -> UserError:
+    """Every data loader's error about one row, in one phrasing: `'<source>' row N: <problem>`, N counted from 1
+    (the first data row is row 1, as a spreadsheet or `head -n 1` of a JSON-lines file counts)."""
+    return UserError(f"{source!r} row {row}: {problem}")
+
 def check_text_column(values: Sequence[Any], column: str, source: str, flag: str, skip_empty: bool = False) -> list[int]:
     """Check that every value of a text column is text; return the rows to keep.
 
@@ -30,12 +36,12 @@ def check_text_column(values: Sequence[Any], column: str, source: str, flag: str
     keep = []
     for row, value in enumerate(values):
         if value is not None and not isinstance(value, str):
-            raise UserError(f"{source!r} row {row + 1}: column {column!r} holds {type(value).__name__} values, not text; "
+            raise row_error(source, row + 1, f"column {column!r} holds {type(value).__name__} values, not text; "
                             f"pass the right {flag}")
         if value is None or not value.strip():
             if skip_empty:
                 continue
-            raise UserError(f"{source!r} row {row + 1}: empty text in column {column!r}; fill or remove the row")
+            raise row_error(source, row + 1, f"empty text in column {column!r}; fill or remove the row")
         keep.append(row)
     return keep
 
@@ -70,10 +76,10 @@ def encode_labels(values: Sequence[Any], names: Sequence[str], source: str, ids_
     ids = []
     for row, raw in enumerate(values, 1):
         if raw is None:
-            raise UserError(f"{source!r} row {row}: missing label; fill it in or remove the row")
+            raise row_error(source, row, "missing label; fill it in or remove the row")
         value = label_value(raw, class_names)
         if isinstance(value, bool) or isinstance(value, float) or not isinstance(value, (int, str)):
-            raise UserError(f"{source!r} row {row}: label {raw!r} is not a class label (a name or a whole number)")
+            raise row_error(source, row, f"label {raw!r} is not a class label (a name or a whole number)")
         if isinstance(value, int) and ids_in_order:
             label_id = value if 0 <= value < len(names) else None
         else:

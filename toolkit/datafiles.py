@@ -11,7 +11,7 @@ import datasets
 from datasets import DatasetDict
 
 from .errors import UserError
-from .models import hub_error, hub_reachable
+from .model_names import hub_error, hub_reachable
 
 # File extension -> `datasets` builder; tsv is csv with a tab delimiter.
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import set_seed
 
-from .adapters import is_prompt_learning
+from .adapter_loading import is_prompt_learning
 from .causal_lm import context_length, prepare_tokenizer
 from .cli import require_at_least_one
 from .device import run_in_batches, to_device

@@ -1,0 +1,79 @@
+"""What one few-shot run takes (`FewShotConfig`) and gives (`FewShotPredictions`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from toolkit.cli import require_at_least_one
+from toolkit.errors import UserError
+
+from . import selection
+from .calibration import CONTENT_FREE_INPUTS
+
+LABEL_SCORINGS = ("auto", "single", "sum", "mean")
+MODES = ("score", "generate")
+
+
+@dataclass
+class FewShotConfig:
+    """One few-shot run: how demonstrations are picked and how labels are scored."""
+
+    shots: int = 0
+    seed: int = 0
+    selection: str = "random"
+    ordering: str = "as_selected"
+    demonstration_indices: list[int] | None = None
+    label_scoring: str = "auto"
+    calibrate: bool = False
+    content_free_inputs: tuple[str, ...] = CONTENT_FREE_INPUTS
+    mode: str = "score"
+    batch_size: int | None = None  # None: chosen automatically (see prompts.scoring.auto_batch_rows)
+    reuse_prefix: bool = True
+    embedding_model: str | None = None
+    max_new_tokens: int = 8
+    chat: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        self.demonstration_indices = self.demonstration_indices or None
+        self.content_free_inputs = tuple(self.content_free_inputs)
+        if self.shots < 0:
+            raise UserError(f"--shots must be >= 0, got {self.shots}")
+        require_at_least_one(self, "batch_size", "max_new_tokens")
+        for value, allowed, flag in ((self.selection, selection.SELECTIONS, "selection"), (self.ordering, selection.ORDERINGS, "ordering"),
+                                     (self.label_scoring, LABEL_SCORINGS, "label_scoring"), (self.mode, MODES, "mode")):
+            if value not in allowed:
+                raise UserError(f"unknown --{flag} {value!r}; choose from: {', '.join(allowed)}")
+        if self.mode == "generate" and self.calibrate:
+            raise UserError("--calibrate needs label scoring; drop it or use --mode score")
+        if self.calibrate and not self.content_free_inputs:
+            raise UserError("--calibrate needs at least one content-free input")
+
+
+    @property
+    def demonstration_choice(self) -> selection.DemonstrationChoice:
+        """The part of this configuration that picks demonstrations (`selection.demonstrations_for`)."""
+        return selection.DemonstrationChoice(self.shots, self.selection, self.ordering, self.seed,
+                                             self.demonstration_indices, self.embedding_model)
+
+
+@dataclass
+class FewShotPredictions:
+    """Per-example results of `FewShotClassifier.predict`, in input order."""
+
+    predictions: list[int]
+    probabilities: list[list[float]] | None
+    demonstrations: list[list[int]]
+    calibrated_predictions: list[int] | None = None
+    calibrated_probabilities: list[list[float]] | None = None
+    answers: list[str] | None = None  # generation mode: the raw answers; unmappable ones predict -1
+    example_prompt: str = ""
+    # For the continuous ("mirage") metrics: each label's log-probability over the whole vocabulary (scoring), or
+    # the answers' tokens and each label's word tokens (generation).
+    label_log_probs: list[list[float]] | None = None
+    answer_tokens: list[list[int]] | None = None
+    label_word_tokens: list[list[int]] | None = None
+
+    @property
+    def unmappable(self) -> int:
+        return sum(1 for p in self.predictions if p < 0)

@@ -1,0 +1,69 @@
+"""How `LabelScorer` lays out its batches: the token prefix prompts share (encoded once), the attention mask that
+scores every label word in one pass, and the automatic batch size."""
+
+from __future__ import annotations
+
+import torch
+
+
+def common_prefix_length(sequences: list[list[int]]) -> int:
+    """Length of the longest token prefix all `sequences` share."""
+    first = sequences[0]
+    length = min(len(sequence) for sequence in sequences)
+    for sequence in sequences[1:]:
+        if sequence[:length] == first[:length]:  # one C-level comparison in the common case
+            continue
+        low, high = 0, length  # the shared prefix is shorter: find where they part, by bisection
+        while low < high:
+            middle = (low + high + 1) // 2
+            if sequence[:middle] == first[:middle]:
+                low = middle
+            else:
+                high = middle - 1
+        length = low
+    return length
+
+
+def word_block_mask(block_of: torch.Tensor, blocks: int, dtype: torch.dtype, lengths: torch.Tensor, width: int,
+                    prefix_length: int) -> torch.Tensor:
+    """Additive 4D attention mask `[batch, 1, width + blocks, prefix + width + blocks]` for one-pass word scoring.
+
+    `block_of[i]` is the word block of the i-th appended token. Prompt tokens see the prefix and the prompt's earlier
+    real tokens; a word block's tokens see the prefix, the whole real prompt and their own block's earlier tokens,
+    never another block (each word is scored as if it alone followed the prompt). Every position sees itself, so
+    padding rows stay finite.
+    """
+    device = lengths.device
+    total = width + blocks
+    query = torch.arange(total, device=device)
+    block = torch.cat([torch.full((width,), -1, device=device), block_of])
+    key_in_prompt = query[None, None, :] < width  # [1, 1, key]
+    real_key = query[None, None, :] < lengths[:, None, None]  # [batch, 1, key]
+    query_in_prompt = (query < width)[None, :, None]
+    causal = query[None, None, :] <= query[None, :, None]  # [1, query, key]
+    sees_prompt = key_in_prompt & real_key & (causal | ~query_in_prompt)
+    sees_own_block = ~key_in_prompt & ~query_in_prompt & causal & (block[None, :, None] == block[None, None, :])
+    allowed = sees_prompt | sees_own_block | (query[None, :, None] == query[None, None, :])
+    if prefix_length:
+        allowed = torch.cat([allowed.new_ones(lengths.shape[0], total, prefix_length), allowed], 2)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[:, None]
+
+
+def auto_batch_rows(device: torch.device, width: int) -> int:
+    """Prompts per forward pass when no batch size is given, for prompts of `width` new tokens.
+
+    On a GPU the first guess is large (up to 512 prompts or 64k new tokens a pass) and `LabelScorer`
+    halves it whenever the device runs out of memory, like lm-eval's `--batch_size auto`. On a CPU, 16:
+    measured fastest both with SmolLM2-135M (8, 16, 32 and 64 tried) and with the tiny model of
+    `benchmarks/toolkit_overhead.py` (8 to 256 tried); larger batches only add memory traffic there.
+    """
+    if device.type != "cuda":
+        return 16
+    return max(1, min(512, 65536 // max(1, width)))
+
+
+def cache_of(output):
+    """The KV cache a forward pass returned (its key differs between Transformers versions)."""
+    cache = output.get("cache")
+    return cache if cache is not None else output.past_key_values
