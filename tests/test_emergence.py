@@ -110,10 +110,19 @@ def test_induction_scores_work_for_a_llama_and_restore_its_attention_kernel(tiny
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama, attn_implementation="sdpa").eval()
-    scores = induction_scores(model, repeated_random_tokens(model.config.vocab_size, 3, seed=0))
-    assert scores.prefix_matching.shape == (2, 4)
-    assert ((scores.prefix_matching >= 0) & (scores.prefix_matching <= 1)).all()
+    sequences = repeated_random_tokens(model.config.vocab_size, 3, lengths=(6,), seed=0, avoid=(0, 1, 2))
+    scores = induction_scores(model, sequences)
     assert model.config._attn_implementation == "sdpa"
+    eager = AutoModelForCausalLM.from_pretrained(tiny_llama, attn_implementation="eager").eval()
+    expected = torch.zeros(2, 4)
+    with torch.no_grad():
+        for sequence in sequences:
+            attentions = eager(input_ids=sequence[None], output_attentions=True).attentions
+            for layer in range(2):
+                for head in range(4):  # 4 query heads sharing 2 key/value heads
+                    for query in range(6, 12):
+                        expected[layer, head] += attentions[layer][0, head, query, query - 6 + 1] / 18
+    assert torch.allclose(scores.prefix_matching, expected, atol=1e-5)
 
 
 def test_a_model_without_attention_outputs_is_refused():
@@ -251,9 +260,16 @@ def test_a_sweep_over_model_sizes_reports_and_plots_both_kinds_of_metric(fewshot
                                         "--validation_file", fewshot_files["validation"], "--shots", "0", "1",
                                         "--output_dir", str(tmp_path / "sweep")])
     assert all("accuracy" in row and row["correct_answer_log_prob"] < 0 and 0 < row["correct_label_prob"] < 1 for row in rows)
+    assert len({row["parameters"] for row in rows}) == 2 and {row["model"] for row in rows} == {fewshot_gpt2, tiny_llama}
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
-    assert all("correct_answer_log_prob_mean" in entry for entry in summary)
-    assert (tmp_path / "sweep" / "accuracy_vs_model_size.png").stat().st_size > 20_000
+    for entry in summary:  # what the plot draws: the mean over the runs of each model and shot count
+        runs = [row for row in rows if row["model"] == entry["model"] and row["shots"] == entry["shots"]]
+        assert entry["accuracy_mean"] == pytest.approx(sum(row["accuracy"] for row in runs) / len(runs))
+        assert entry["correct_answer_log_prob_mean"] == pytest.approx(sum(row["correct_answer_log_prob"] for row in runs) / len(runs))
+    import matplotlib.image
+
+    image = matplotlib.image.imread(tmp_path / "sweep" / "accuracy_vs_model_size.png")
+    assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 0.05  # a real picture, not a blank page
 
 
 def test_prefix_matching_of_a_real_gpt2_matches_its_attention_weights_read_by_hand(gpt2):

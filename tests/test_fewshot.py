@@ -13,7 +13,7 @@ from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_tem
 from toolkit.causal_lm import load_generator
 from toolkit.errors import UserError
 
-from helpers import ROOT, load_script, write_rows
+from helpers import needs_smollm, ROOT, load_script, write_rows
 
 fewshot = load_script("fewshot")
 
@@ -160,9 +160,9 @@ def test_bad_input_gets_one_line_exit_2_and_no_output(case, message, fewshot_gpt
     assert not output_dir.exists() or not any((output_dir / "runs").iterdir())
 
 
+@needs_smollm
 @pytest.mark.slow
 def test_smollm2_with_four_demonstrations_beats_chance_on_the_shipped_reviews(tmp_path):
-    pytest.importorskip("gguf")
     from finetune.data import movie_review_files
 
     files = movie_review_files()
@@ -172,10 +172,3 @@ def test_smollm2_with_four_demonstrations_beats_chance_on_the_shipped_reviews(tm
     uncalibrated, calibrated = rows
     assert calibrated["calibrated"] and calibrated["accuracy"] >= 0.85  # chance is 0.5 on the balanced 120 reviews
     assert uncalibrated["accuracy"] > 0.5
-
-
-def test_a_sweep_over_two_models_plots_accuracy_against_model_size(fewshot_gpt2, tiny_llama, fewshot_files, tmp_path):
-    rows = fewshot.main(["--model_name_or_path", fewshot_gpt2, tiny_llama, "--train_file", fewshot_files["train"],
-                         "--validation_file", fewshot_files["validation"], "--shots", "0", "1", "--output_dir", str(tmp_path)])
-    assert len({row["parameters"] for row in rows}) == 2 and {row["model"] for row in rows} == {fewshot_gpt2, tiny_llama}
-    assert (tmp_path / "accuracy_vs_model_size.png").stat().st_size > 1000

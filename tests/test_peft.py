@@ -245,8 +245,19 @@ def test_generation_runs_through_the_soft_prompt(prompt_tuning_run):
 
     output_dir, _ = prompt_tuning_run
     model, tokenizer = load_generator(str(output_dir))
-    texts = generate(model, tokenizer, ["Review: a great film\nSentiment:", "Review: dull"], GenerationArguments(max_new_tokens=3))
-    assert len(texts) == 2 and all(len(t) == 1 for t in texts)
+    prompts = ["Review: a great film\nSentiment:", "Review: dull"]
+    texts = generate(model, tokenizer, prompts, GenerationArguments(max_new_tokens=3))
+    for prompt, (text,) in zip(prompts, texts):  # each answer is the argmax loop through the soft prompt
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+        new = []
+        with torch.no_grad():
+            for _ in range(3):
+                token = model(input_ids=ids).logits[0, -1].argmax().item()  # PeftModel puts the virtual tokens first
+                if token == tokenizer.eos_token_id:
+                    break
+                new.append(token)
+                ids = torch.cat([ids, torch.tensor([[token]])], 1)
+        assert text == tokenizer.decode(new, skip_special_tokens=True)
 
 
 @pytest.mark.learning

@@ -100,7 +100,15 @@ def test_single_token_mode_refuses_labels_sharing_a_first_token(gpt2):
     template.verbalizer.words["negative"] = ["positively awful"]
     with pytest.raises(UserError, match="start with the same token .* --label_scoring sum"):
         FewShotClassifier(model, tokenizer, template, None, FewShotConfig(label_scoring="single"))
-    FewShotClassifier(model, tokenizer, template, None, FewShotConfig(label_scoring="sum"))  # multi-token scoring works
+    # Multi-token label words score as the sum of their tokens' log-probabilities, computed here by hand.
+    classifier = FewShotClassifier(model, tokenizer, template, None, FewShotConfig(label_scoring="sum", progress=False))
+    probabilities = classifier.predict(["a superb cast"]).probabilities[0]
+    prompt = tokenizer(template.render_prompt({"text": "a superb cast"}, []))["input_ids"]
+    words = [continuation_ids(tokenizer, template.label_context, template.target_delimiter + word)
+             for word in ("positively awful", "positive")]
+    assert len(words[0]) > 1
+    expected = torch.softmax(torch.tensor([_hand_log_prob(model, prompt, word) for word in words]), 0)
+    assert probabilities == pytest.approx(expected.tolist(), abs=1e-4)
 
 
 def test_calibration_on_a_hand_worked_example():
