@@ -56,7 +56,7 @@ class EmergenceArguments:
     max_period: int = field(default=20, metadata={"help": "Longest repeated span."})
     max_steps: int = field(default=1500, metadata={"help": "Training steps per model."})
     batch_size: int = field(default=32, metadata={"help": "Blocks per step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate (linear decay, 5% warm-up)."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate (linear decay, 5%% warm-up)."})
     track_every: int = field(default=50, metadata={"help": "Measure ICL and induction scores every N steps."})
     loss_every: int = field(default=10, metadata={"help": "Record the training loss every N steps (to see the phase change in it)."})
     seed: int = field(default=0, metadata={"help": "Seed for data and weights."})

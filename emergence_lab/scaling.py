@@ -48,7 +48,7 @@ class ScalingArguments:
     context_length: int = field(default=16, metadata={"help": "The models' context (n_positions); must hold problem and answer."})
     max_steps: int = field(default=2000, metadata={"help": "Training steps, the same for every size."})
     batch_size: int = field(default=64, metadata={"help": "Problems per step."})
-    learning_rate: float = field(default=3e-3, metadata={"help": "Peak AdamW learning rate (5% warm-up, cosine decay)."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Peak AdamW learning rate (5%% warm-up, cosine decay)."})
     heldout_problems: int = field(default=1000, metadata={"help": "Held-out problems each size is scored on (never trained on)."})
     seed: int = field(default=0, metadata={"help": "Seed for the problems, the weights and the data order."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in a non-empty --output_dir."})

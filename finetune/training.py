@@ -24,6 +24,7 @@ from transformers.trainer_callback import PrinterCallback
 from toolkit.device import cuda_usable
 from toolkit.errors import Interrupted, UserError
 from toolkit.outputs import atomic_write_json, check_output_dir
+from toolkit.progress import ProgressLogCallback
 
 from .adapter_training import PeftArguments, save_merged, trainable_parameters
 from .checkpoints import last_complete_checkpoint, resume_point
@@ -60,6 +61,34 @@ class FinetuneTrainingArguments(TrainingArguments):
         else:
             self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
         super().__post_init__()
+        check_reporters(self.report_to)
+
+
+# --report_to NAME -> (what Transformers checks, the package to install); the extra is named for tensorboard only.
+REPORTER_PACKAGES = {
+    "tensorboard": ("is_tensorboard_available", "'finetune-toolkit[tensorboard]' (or pip install tensorboard)"),
+    "wandb": ("is_wandb_available", "wandb"), "mlflow": ("is_mlflow_available", "mlflow"),
+    "comet_ml": ("is_comet_available", "comet_ml"), "neptune": ("is_neptune_available", "neptune"),
+    "clearml": ("is_clearml_available", "clearml"), "azure_ml": ("is_azureml_available", "azureml-core"),
+    "codecarbon": ("is_codecarbon_available", "codecarbon"), "dagshub": ("is_dagshub_available", "dagshub"),
+    "dvclive": ("is_dvclive_available", "dvclive"), "swanlab": ("is_swanlab_available", "swanlab"),
+    "trackio": ("is_trackio_available", "trackio"), "flyte": ("is_flytekit_available", "flytekit"),
+    "kubeflow": ("is_kubeflow_available", "kubeflow"),
+}
+
+
+def check_reporters(report_to: list[str] | str | None) -> None:
+    """Refuse a `--report_to` integration whose package is not installed, naming what to install, before anything
+    is written (the `Trainer` would fail only once it starts)."""
+    from transformers.integrations import integration_utils
+
+    for name in [report_to] if isinstance(report_to, str) else report_to or []:
+        if name in ("none", "all") or name not in REPORTER_PACKAGES:
+            continue
+        check, package = REPORTER_PACKAGES[name]
+        if not getattr(integration_utils, check)():
+            raise UserError(f"--report_to {name} needs the {name} package, which is not installed; pip install {package}, "
+                            "or pass --report_to none")
 
 
 def check_hardware_flags(fp16: bool, bf16: bool, torch_compile: bool, use_cpu: bool = False) -> None:
@@ -169,6 +198,8 @@ def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunPa
                       processing_class=parts.tokenizer, data_collator=parts.data_collator,
                       compute_metrics=parts.compute_metrics, callbacks=list(parts.callbacks))
     quiet_logs(trainer)
+    if not sys.stderr.isatty():  # the Trainer's bar is off in a log file: plain lines instead
+        trainer.add_callback(ProgressLogCallback())
     trainable, total = trainable_parameters(parts.model)
     results = {"trainable_parameters": trainable, "total_parameters": total, **parts.report}
     if peft_args is not None and peft_args.use_peft:

@@ -22,11 +22,11 @@ import inspect
 from collections import defaultdict
 
 import torch
-from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from toolkit.adapter_loading import is_prompt_learning
 from toolkit.device import run_in_batches, to_device
+from toolkit.progress import progress
 
 from .score_batching import auto_batch_rows, cache_of, common_prefix_length, word_block_mask
 
@@ -114,7 +114,7 @@ class LabelScorer:
             members[group].append(index)
         scores = torch.empty(len(prompts), self.num_labels, device=self.device)
         alone: list[int] = []
-        bar = tqdm(total=len(prompts), desc="scoring", unit="prompt", leave=False, disable=None if self.progress else True)
+        bar = progress(len(prompts), "scoring", "prompt", enabled=self.progress)
         for indices in members.values():
             prefix_length = common_prefix_length([prompts[i] for i in indices]) if self.reuse_prefix and len(indices) > 1 else 0
             # Keep at least one token of every prompt out of the prefix: its logits score the labels.

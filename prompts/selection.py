@@ -19,12 +19,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModel
 
 from toolkit.device import execution_device
 from toolkit.errors import UserError
 from toolkit.models import ModelArguments, load_model, load_tokenizer
+from toolkit.progress import progress
 
 from .data import LabelledExamples
 
@@ -138,12 +138,15 @@ def embedding_vectors(texts: list[str], encoder_name: str, batch_size: int = 64)
     tokenizer, model = load_tokenizer(args), load_model(AutoModel, args).to(execution_device()).eval()
     vectors = []
     with torch.inference_mode():
-        for start in tqdm(range(0, len(texts), batch_size), desc="embedding", unit="batch", leave=False, disable=None):
+        bar = progress(len(texts), "embedding", "text")
+        for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
             batch = batch.to(model.device)
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             vectors.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).float().cpu())
+            bar.update(len(vectors[-1]))
+    bar.close()
     return torch.cat(vectors)
 
 

@@ -10,18 +10,8 @@ Writes comparison.md / comparison.json (accuracy, trainable parameters, training
 accuracy_vs_parameters.png, and each trained run under runs/<method>; rerunning the command resumes.
 """
 
-from adaptation.compare import TABLE_COLUMNS, CompareArguments, compare_methods
-from prompts.data import FewShotDataArguments
-from toolkit.cli import format_table, parse_args, run_script
-
-
-def main(argv=None) -> list[dict]:
-    args, data = parse_args((CompareArguments, FewShotDataArguments), argv)
-    rows = compare_methods(args, data)
-    print(format_table(rows, TABLE_COLUMNS))
-    print(f"table: {args.output_dir}/comparison.md, plot: {args.output_dir}/accuracy_vs_parameters.png")
-    return rows
-
+from finetune_toolkit.commands.compare import main  # the same function as `finetune-toolkit compare`
+from toolkit.cli import run_script
 
 if __name__ == "__main__":
     run_script(main)

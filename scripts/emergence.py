@@ -10,20 +10,8 @@ matching against steps), and per model icl_tracking.jsonl / icl_tracking.png / t
 rerunning the command resumes (finished models are read back, an interrupted one continues from its checkpoint).
 """
 
-from emergence_lab.experiment import EmergenceArguments, run_experiment
-from toolkit.cli import format_table, parse_args, run_script
-
-COLUMNS = ["layers", "parameters", "steps", "first_half_loss", "repeated_half_loss", "best_prefix_matching", "best_head",
-           "icl_score", "phase_change_step", "induction_head"]
-
-
-def main(argv=None) -> list[dict]:
-    (args,) = parse_args((EmergenceArguments,), argv)
-    rows = run_experiment(args)
-    print(format_table(rows, COLUMNS))
-    print(f"plot: {args.output_dir}/emergence.png")
-    return rows
-
+from finetune_toolkit.commands.emergence import main  # the same function as `finetune-toolkit emergence`
+from toolkit.cli import run_script
 
 if __name__ == "__main__":
     run_script(main)

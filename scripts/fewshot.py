@@ -9,25 +9,8 @@ Writes results.csv / results.json (one row per run), summary.json, per-example p
 to --output_dir; rerunning the same command resumes. A .json/.yaml config file works instead of flags.
 """
 
-from accelerate import PartialState
-
-from prompts.data import FewShotDataArguments
-from prompts.summary import CONTINUOUS, summarise, summary_table_rows
-from prompts import SweepArguments, run_sweep
-from toolkit.cli import format_table, parse_args, run_script
-
-
-def main(argv=None) -> list[dict]:
-    sweep, data = parse_args((SweepArguments, FewShotDataArguments), argv)
-    rows = run_sweep(sweep, data)
-    if not PartialState().is_main_process:
-        return rows
-    table = summary_table_rows(summarise(rows))
-    continuous = [name for name in CONTINUOUS if any(name in row for row in table)]
-    print(format_table(table, ["model", "template", "selection", "shots", "calibrated", "seeds", "accuracy", "macro_f1", *continuous]))
-    print(f"results: {sweep.output_dir}/results.csv, plots: {sweep.output_dir}/accuracy_vs_shots.png")
-    return rows
-
+from finetune_toolkit.commands.fewshot import main  # the same function as `finetune-toolkit fewshot`
+from toolkit.cli import run_script
 
 if __name__ == "__main__":
     run_script(main)

@@ -10,27 +10,8 @@ Writes the model, tokenizer and `all_results.json` to --output_dir; with --do_pr
 (--merge_adapter also writes the merged model to <output_dir>/merged). Run with --help for every option.
 """
 
-from finetune.adapter_training import PeftArguments
-from finetune.classification import train_classifier
-from finetune.data import DataArguments
-from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.models import ModelArguments
-
-SUMMARY_KEYS = ["eval_accuracy", "eval_f1", "eval_precision", "eval_recall", "predict_accuracy", "train_runtime", "train_samples_per_second",
-                "trainable_parameters"]
-
-
-def main(argv=None) -> dict:
-    model_args, data_args, training_args, peft_args = parse_args(
-        (ModelArguments, DataArguments, FinetuneTrainingArguments, PeftArguments), argv
-    )
-    metrics = train_classifier(model_args, data_args, training_args, peft_args)
-    shown = [key for key in SUMMARY_KEYS if key in metrics]
-    print(format_table([{key: metrics[key] for key in shown}], shown))
-    print(f"Saved to {training_args.output_dir}")
-    return metrics
-
+from finetune_toolkit.commands.classify import main  # the same function as `finetune-toolkit classify`
+from toolkit.cli import run_script
 
 if __name__ == "__main__":
     run_script(main)

@@ -14,28 +14,8 @@ The saved directory (model or adapter) loads in pipeline("text-generation") and 
 icl_tracking.png in --output_dir; see emergence_lab).
 """
 
-from emergence_lab.tracking import TrackingArguments
-from finetune.adapter_training import PeftArguments
-from finetune.language_modeling import train_causal_lm
-from finetune.lm_data import LMDataArguments
-from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.models import ModelArguments, load_tokenizer
-
-SUMMARY_KEYS = ["eval_before_training_perplexity", "eval_perplexity", "eval_loss", "train_runtime", "block_size", "trainable_parameters"]
-
-
-def main(argv=None) -> dict:
-    model_args, data_args, training_args, peft_args, tracking = parse_args(
-        (ModelArguments, LMDataArguments, FinetuneTrainingArguments, PeftArguments, TrackingArguments), argv
-    )
-    callback = tracking.callback(load_tokenizer(model_args), training_args.output_dir)
-    metrics = train_causal_lm(model_args, data_args, training_args, peft_args, callbacks=[callback] if callback else [])
-    shown = [key for key in SUMMARY_KEYS if key in metrics]
-    print(format_table([{key: metrics[key] for key in shown}], shown))
-    print(f"Saved to {training_args.output_dir}")
-    return metrics
-
+from finetune_toolkit.commands.lm import main  # the same function as `finetune-toolkit lm`
+from toolkit.cli import run_script
 
 if __name__ == "__main__":
     run_script(main)

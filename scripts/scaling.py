@@ -9,22 +9,8 @@ Writes scaling.json (settings, one row per size, the sharpness of every measure)
 model, tokenizer and row go to <output_dir>/<size>/. Rerunning the command reads finished sizes back.
 """
 
-from emergence_lab.scaling import ScalingArguments, run_ladder
-from toolkit.cli import format_table, parse_args, run_script
-
-COLUMNS = ["size", "parameters", "exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob",
-           "train_seconds_this_run"]
-
-
-def main(argv=None) -> dict:
-    (args,) = parse_args((ScalingArguments,), argv)
-    result = run_ladder(args)
-    print(format_table(result["models"], COLUMNS))
-    print("sharpness: " + ", ".join(f"{metric} {'n/a' if value is None else f'{value:.2f}'}"
-                                    for metric, value in result["sharpness"].items()))
-    print(f"plot: {args.output_dir}/scaling.png")
-    return result
-
+from finetune_toolkit.commands.scaling import main  # the same function as `finetune-toolkit scaling`
+from toolkit.cli import run_script
 
 if __name__ == "__main__":
     run_script(main)

@@ -20,6 +20,7 @@ from .causal_lm import context_length, prepare_tokenizer
 from .cli import require_at_least_one
 from .device import run_in_batches, to_device
 from .errors import UserError
+from .progress import progress
 
 logger = logging.getLogger(__name__)
 # Prompts a batch when --batch_size is not given (a GPU's is halved until it fits).
@@ -143,6 +144,8 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
         # would be read at shifted positions: generate prompt-tuned models one prompt at a time, unpadded.
         rows = 1
 
+    bar = progress(len(prompts), "generating", "prompt", enabled=streamer is None)
+
     def generate_batch(batch: list[int]) -> None:
         inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
         inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
@@ -157,8 +160,10 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
             prompt_index = batch[row // args.num_return_sequences]
             text = tokenizer.decode(tokens[: budgets[prompt_index]], skip_special_tokens=True)
             outputs[prompt_index].append(cut_at_stop(text, args.stop))
+        bar.update(len(batch))
 
     run_in_batches(order, rows, generate_batch, shrink=args.batch_size is None)
+    bar.close()
     return outputs
 
 

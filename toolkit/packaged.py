@@ -85,11 +85,15 @@ def resolve_packaged(name: str) -> str:
     return str(_converted_gguf(short_name, directory, entry))
 
 
+def converted_dir(short_name: str) -> Path:
+    """Where a GGUF packaged model's float weights are cached (one directory per package and Transformers version)."""
+    version = importlib.metadata.version(PACKAGED_MODELS[short_name].distribution)
+    return cache_dir() / "packaged" / f"{short_name}-{version}-transformers{transformers.__version__}"
+
+
 def _converted_gguf(short_name: str, directory: Path, entry: PackagedModel) -> Path:
     """Dequantize the GGUF file once and keep the float weights as safetensors in the cache."""
-    version = importlib.metadata.version(entry.distribution)
-
-    target = cache_dir() / "packaged" / f"{short_name}-{version}-transformers{transformers.__version__}"
+    target = converted_dir(short_name)
     if (target / "config.json").is_file():
         return target
     if importlib.util.find_spec("gguf") is None:

@@ -1,0 +1,23 @@
+"""Compare adaptation methods on the same data and model: 0-shot, k-shot ICL (calibrated and not),
+prompt tuning, LoRA and full fine-tuning, all judged by label log-probability on the validation data.
+
+    python scripts/compare_adaptation.py --model_name_or_path packaged:SmolLM2-135M-Instruct \\
+        --train_file train.jsonl --validation_file validation.jsonl --max_train_samples 2000 \\
+        --output_dir outputs/compare-sst2
+
+Writes comparison.md / comparison.json (accuracy, trainable parameters, training and evaluation seconds),
+accuracy_vs_parameters.png, and each trained run under runs/<method>; rerunning the command resumes.
+"""
+
+from adaptation.compare import TABLE_COLUMNS, CompareArguments, compare_methods
+from prompts.data import FewShotDataArguments
+from toolkit.cli import format_table, parse_args
+
+
+def main(argv=None) -> list[dict]:
+    args, data = parse_args((CompareArguments, FewShotDataArguments), argv)
+    rows = compare_methods(args, data)
+    print(format_table(rows, TABLE_COLUMNS))
+    print(f"table: {args.output_dir}/comparison.md, plot: {args.output_dir}/accuracy_vs_parameters.png")
+    return rows
+
