@@ -1,13 +1,8 @@
 #!/usr/bin/env python
 """Reproduce the classic BERT sentiment example (SST-2) with a named preset.
 
-    python scripts/reproduce_sentiment.py --preset bert-sentiment          # bert-base-uncased on SST-2 (Hub)
-    python scripts/reproduce_sentiment.py --preset distilbert-sentiment \
-        --model_name_or_path packaged:all-MiniLM-L6-v2 \
-        --train_file sst2/train.jsonl --validation_file sst2/validation.jsonl   # offline
-
-Presets (see `finetune/presets.py`) set the model and hyperparameters; any flag given after
-them wins. Without --train_file or --dataset_name the data is SST-2 from the Hub (GLUE).
+`python scripts/reproduce_sentiment.py ...` is `finetune-toolkit reproduce ...`: the same `main`, the same flags and config files
+(`finetune_toolkit/commands/reproduce.py` says what it does and writes). Run with --help for every option.
 """
 
 from finetune_toolkit.commands.reproduce import main  # the same function as `finetune-toolkit reproduce`

@@ -1,8 +1,8 @@
 """Fine-tune an encoder (DistilBERT, BERT, MiniLM, ...) for text classification.
 
-    python scripts/finetune_classifier.py --model_name_or_path distilbert-base-uncased \
+    finetune-toolkit classify --model_name_or_path distilbert-base-uncased \
         --train_file train.csv --validation_file dev.csv --do_train --do_eval --output_dir out/sentiment
-    python scripts/finetune_classifier.py my_config.yaml     # the same options from a file
+    finetune-toolkit classify my_config.yaml     # the same options from a file
 
 Writes the model, tokenizer and `all_results.json` to --output_dir; with --do_predict and
 --test_file, also `predictions.jsonl`. --use_peft trains a LoRA adapter on the encoder and the head in full

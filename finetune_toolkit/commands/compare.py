@@ -1,7 +1,7 @@
 """Compare adaptation methods on the same data and model: 0-shot, k-shot ICL (calibrated and not),
 prompt tuning, LoRA and full fine-tuning, all judged by label log-probability on the validation data.
 
-    python scripts/compare_adaptation.py --model_name_or_path packaged:SmolLM2-135M-Instruct \\
+    finetune-toolkit compare --model_name_or_path packaged:SmolLM2-135M-Instruct \\
         --train_file train.jsonl --validation_file validation.jsonl --max_train_samples 2000 \\
         --output_dir outputs/compare-sst2
 

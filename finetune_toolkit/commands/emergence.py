@@ -1,8 +1,8 @@
 """Watch induction heads form: train 1- and 2-layer GPT-2s (or any layer counts) from scratch on repeated random
 spans of varied length, recording the ICL score and every head's prefix-matching score as they train.
 
-    python scripts/emergence.py --output_dir outputs/emergence                 # 1 and 2 layers, about a minute on 2 CPU cores
-    python scripts/emergence.py --output_dir outputs/emergence-attn --attention_only --layers 1 2   # Olsson et al.'s case
+    finetune-toolkit emergence --output_dir outputs/emergence                 # 1 and 2 layers, about a minute on 2 CPU cores
+    finetune-toolkit emergence --output_dir outputs/emergence-attn --attention_only --layers 1 2   # Olsson et al.'s case
 
 Writes emergence.json (one row per model, with head ablations), emergence.png (training loss, ICL score and prefix
 matching against steps), and per model icl_tracking.jsonl / icl_tracking.png / training_loss.jsonl;

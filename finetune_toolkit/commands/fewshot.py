@@ -1,6 +1,6 @@
 """Few-shot in-context classification with causal LMs: a sweep over models, shots, seeds, templates and selection.
 
-    python scripts/fewshot.py --model_name_or_path packaged:SmolLM2-135M-Instruct --template sentiment \\
+    finetune-toolkit fewshot --model_name_or_path packaged:SmolLM2-135M-Instruct --template sentiment \\
         --train_file train.jsonl --validation_file test.jsonl --shots 0 1 4 8 --num_seeds 5 --calibrate \\
         --output_dir outputs/fewshot
 

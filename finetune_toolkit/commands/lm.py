@@ -1,8 +1,8 @@
 """Fine-tune GPT-2 (or any causal LM) on your own text; report perplexity before and after.
 
-    python scripts/finetune_lm.py --model_name_or_path gpt2 --train_file corpus.txt \
+    finetune-toolkit lm --model_name_or_path gpt2 --train_file corpus.txt \
         --do_train --do_eval --output_dir out/gpt2-mine
-    python scripts/finetune_lm.py my_config.yaml
+    finetune-toolkit lm my_config.yaml
 
 .txt files hold one document per line (default) or per file (--document_per file); csv/json/jsonl/
 parquet files take --text_column. Instruction data: `prompt`/`completion` columns, or a `messages` column

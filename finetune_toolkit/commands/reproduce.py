@@ -1,7 +1,7 @@
 """Reproduce the classic BERT sentiment example (SST-2) with a named preset.
 
-    python scripts/reproduce_sentiment.py --preset bert-sentiment          # bert-base-uncased on SST-2 (Hub)
-    python scripts/reproduce_sentiment.py --preset distilbert-sentiment \
+    finetune-toolkit reproduce --preset bert-sentiment          # bert-base-uncased on SST-2 (Hub)
+    finetune-toolkit reproduce --preset distilbert-sentiment \
         --model_name_or_path packaged:all-MiniLM-L6-v2 \
         --train_file sst2/train.jsonl --validation_file sst2/validation.jsonl   # offline
 
