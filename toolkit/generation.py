@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -43,7 +44,9 @@ class GenerationArguments:
     num_return_sequences: int = field(default=1, metadata={"help": "Answers per prompt."})
     seed: int | None = field(default=None, metadata={"help": "Seed for reproducible sampling."})
     stop: list[str] = field(
-        default_factory=list, metadata={"help": "Stop at this string (may repeat); the answer is cut before it.", "action": "extend"}
+        default_factory=list,
+        metadata={"help": "Stop at this string (may repeat); the answer is cut before it. Escapes are read: --stop '\\n' "
+                  "stops at a newline.", "action": "extend"}
     )
     chat: bool = field(default=False, metadata={"help": "Wrap each prompt in the tokenizer's chat template as a user turn."})
     system_prompt: str | None = field(default=None, metadata={"help": "System message for --chat."})
@@ -72,6 +75,20 @@ class GenerationArguments:
             )
         if self.system_prompt and not self.chat:
             raise UserError("--system_prompt needs --chat")
+        if self.do_sample and self.num_beams > 1:
+            raise UserError("--num_beams with --do_sample is beam sampling, which this toolkit does not offer; drop one of them")
+        if any(stop == "" for stop in self.stop):
+            raise UserError('--stop needs a non-empty string (e.g. --stop "\\n" for one-line answers)')
+        self.stop = [unescape(stop) for stop in self.stop]
+
+
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """Read the escapes people type in a shell, where `"\\n"` reaches the program as a backslash and an `n`: `\\n`,
+    `\\t`, `\\r` and `\\\\` become a newline, a tab, a carriage return and a backslash; anything else stays as written."""
+    return re.sub(r"\\([ntr\\])", lambda match: ESCAPES[match.group(1)], text)
 
 
 def render_prompts(tokenizer, prompts: list[str], args: GenerationArguments) -> list[str]:

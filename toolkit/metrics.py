@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 METRIC_MODULES = Path(__file__).parent / "metric_modules"
 
 
@@ -20,6 +22,30 @@ def load_classification_metric():
     import evaluate  # here, not at the top: it takes seconds and only evaluation needs it
 
     return evaluate.load(str(METRIC_MODULES / "classification"))
+
+
+@cache
+def load_generation_metric():
+    """The shipped `evaluate` module computing ROUGE, BLEU, chrF and exact match (needs `rouge-score` and `sacrebleu`:
+    the `generation-metrics` extra)."""
+    import importlib.util
+
+    import evaluate
+
+    missing = [name for name, module in (("rouge-score", "rouge_score"), ("sacrebleu", "sacrebleu")) if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UserError(f"scoring generated text needs {' and '.join(missing)}; pip install 'finetune-toolkit[generation-metrics]'")
+    return evaluate.load(str(METRIC_MODULES / "generation"))
+
+
+def generation_scores(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """ROUGE-1/2/L/Lsum (stemmed, 0-100), corpus BLEU and chrF (sacreBLEU, 0-100) and exact match after whitespace
+    normalisation (0-1) of `predictions` against one reference each."""
+    if len(predictions) != len(references):
+        raise UserError(f"{len(predictions)} predictions but {len(references)} references; give one reference per prediction")
+    if any(not reference.strip() for reference in references):
+        raise UserError("a reference is empty; every prediction needs a non-empty reference to be scored against")
+    return load_generation_metric().compute(predictions=predictions, references=references)
 
 
 def classification_scores(predictions, references, average: str | None = "macro", labels=None) -> dict[str, float]:

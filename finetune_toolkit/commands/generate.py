@@ -7,20 +7,29 @@
         --do_sample --top_p 0.9 --seed 0 --num_return_sequences 3 --output_file samples.jsonl
 
 Without --output_file the answers go to stdout as plain text; with it, JSON lines (prompt, generated_text).
+With --reference_column (a .jsonl prompts file whose rows also hold a reference answer) the answers are scored, as
+any model can be, a base model 0-shot, a few-shot prompt or a fine-tuned one, on the same test file: ROUGE-1/2/L/Lsum,
+BLEU, chrF, exact match, mean generated tokens and generation tokens/s, printed and written as JSON beside
+--output_file (`<output_file stem>.scores.json`).
+
+    finetune-toolkit generate --model_name_or_path out/gpt2-mine --prompts_file test.jsonl \
+        --reference_column completion --stop "\n" --output_file predictions.jsonl
 """
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.generation import GenerationArguments, generate
 from toolkit.causal_lm import load_generator
-from toolkit.cli import parse_args
+from toolkit.cli import format_table, parse_args
 from toolkit.errors import UserError
 from toolkit.jsonio import JSONTooDeep, loads_bounded
+from toolkit.metrics import generation_scores, load_generation_metric
 from toolkit.models import ModelArguments
-from toolkit.outputs import atomic_write_jsonl
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl
 
 
 @dataclass
@@ -30,13 +39,20 @@ class IOArguments:
         default=None, metadata={"help": "Prompts, one per line (.txt) or JSON lines with a 'prompt' field (.jsonl)."}
     )
     output_file: str | None = field(default=None, metadata={"help": "Write JSON lines (prompt, generated_text) here."})
+    reference_column: str | None = field(
+        default=None, metadata={"help": "With a .jsonl --prompts_file: the field holding each prompt's reference; score the answers."})
     stream: bool = field(default=False, metadata={"help": "Print tokens as they are generated (one prompt)."})
     dtype: str | None = field(default=None, metadata={"help": "float32 (default), bfloat16 or float16 (GPU only)."})
 
 
-def read_prompts(io: IOArguments) -> list[str]:
-    """Prompts from --prompt flags and --prompts_file, in that order."""
-    prompts = list(io.prompt)
+def read_prompts(io: IOArguments) -> tuple[list[str], list[str] | None]:
+    """Prompts from --prompt flags and --prompts_file, in that order, and with --reference_column their references."""
+    prompts, references = list(io.prompt), None
+    if io.reference_column is not None:
+        if io.prompt or not io.prompts_file or not io.prompts_file.lower().endswith(".jsonl"):
+            raise UserError("--reference_column scores answers against a .jsonl --prompts_file whose rows hold the references; "
+                            "give one and no --prompt")
+        references = []
     if io.prompts_file:
         path = Path(io.prompts_file)
         if not path.is_file():
@@ -48,26 +64,52 @@ def read_prompts(io: IOArguments) -> list[str]:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            if path.suffix.lower() == ".jsonl":
-                try:
-                    record = loads_bounded(line)
-                except JSONTooDeep as error:
-                    raise UserError(f"{io.prompts_file!r} line {number} {error}; one object per line with a 'prompt' field") from None
-                except json.JSONDecodeError:
-                    raise UserError(f"{io.prompts_file!r} line {number} is not JSON; one object per line with a 'prompt' field") from None
-                if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
-                    raise UserError(f"{io.prompts_file!r} line {number} has no text 'prompt' field")
-                prompts.append(record["prompt"])
-            else:
+            if path.suffix.lower() != ".jsonl":
                 prompts.append(line)
+                continue
+            record = _json_line(io.prompts_file, number, line)
+            prompts.append(record["prompt"])
+            if references is not None:
+                reference = record.get(io.reference_column)
+                if not isinstance(reference, str) or not reference.strip():
+                    raise UserError(f"{io.prompts_file!r} line {number} has no text {io.reference_column!r} field (or an empty one); "
+                                    "every prompt needs its reference, or pass another --reference_column")
+                references.append(reference)
     if not prompts:
         raise UserError("no prompts; pass --prompt TEXT or --prompts_file FILE")
-    return prompts
+    return prompts, references
+
+
+def _json_line(source: str, number: int, line: str) -> dict:
+    try:
+        record = loads_bounded(line)
+    except JSONTooDeep as error:
+        raise UserError(f"{source!r} line {number} {error}; one object per line with a 'prompt' field") from None
+    except json.JSONDecodeError:
+        raise UserError(f"{source!r} line {number} is not JSON; one object per line with a 'prompt' field") from None
+    if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
+        raise UserError(f"{source!r} line {number} has no text 'prompt' field")
+    return record
+
+
+def score_answers(tokenizer, answers: list[list[str]], references: list[str], seconds: float) -> dict[str, float]:
+    """The generation scores of the first answer to each prompt, its mean length in tokens, and tokens/s."""
+    predictions = [texts[0] for texts in answers]
+    lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in predictions]
+    scores = generation_scores(predictions, references)
+    scores.update(gen_len=sum(lengths) / len(lengths), generation_tokens_per_second=sum(lengths) / max(seconds, 1e-9),
+                  samples=len(predictions))
+    return scores
 
 
 def main(argv=None) -> list[list[str]]:
     model_args, io, generation_args = parse_args((ModelArguments, IOArguments, GenerationArguments), argv)
-    prompts = read_prompts(io)
+    prompts, references = read_prompts(io)
+    if references is not None and (not io.output_file or generation_args.num_return_sequences > 1 or io.stream):
+        raise UserError("--reference_column scores one answer per prompt and writes the scores beside --output_file; "
+                        "give --output_file, and no --num_return_sequences or --stream")
+    if references is not None:
+        load_generation_metric()  # refuse a missing scorer before anything is generated or written
     if io.stream and (len(prompts) > 1 or generation_args.num_beams > 1 or generation_args.num_return_sequences > 1):
         raise UserError("--stream shows one answer as it is generated: use it with one prompt, --num_beams 1 and one sequence")
     if io.output_file and Path(io.output_file).exists() and Path(io.output_file).is_dir():
@@ -78,11 +120,22 @@ def main(argv=None) -> list[list[str]]:
         from transformers import TextStreamer
 
         streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    start = time.perf_counter()
     answers = generate(model, tokenizer, prompts, generation_args, streamer=streamer)
+    seconds = time.perf_counter() - start
     if io.output_file:
         rows = [{"prompt": p, "generated_text": text} for p, texts in zip(prompts, answers) for text in texts]
+        if references is not None:
+            for row, reference in zip(rows, references):
+                row["reference"] = reference
         atomic_write_jsonl(io.output_file, rows)
         print(f"Wrote {len(rows)} answers to {io.output_file}", file=sys.stderr)
+        if references is not None:
+            scores = score_answers(tokenizer, answers, references, seconds)
+            scores_file = Path(io.output_file).with_suffix(".scores.json")
+            atomic_write_json(scores_file, scores)
+            print(format_table([scores], list(scores)))
+            print(f"Scores written to {scores_file}", file=sys.stderr)
     elif not io.stream:
         for prompt, texts in zip(prompts, answers):
             for text in texts:
