@@ -15,12 +15,14 @@ from transformers import AutoModelForCausalLM, TrainerCallback, default_data_col
 from toolkit.causal_lm import context_length
 from toolkit.device import cuda_usable
 from toolkit.errors import UserError
+from toolkit.generation import DecodingArguments
 from toolkit.model_names import resolve_model_name
 from toolkit.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 
 from .adapter_training import PeftArguments, add_adapter, quantization_kwargs
 from .instructions import example_collator, tokenize_instructions
 from .lm_data import LMDataArguments, default_block_size, instruction_columns, load_text_splits, split_format, tokenize_into_blocks
+from .lm_predict import GenerateEvalArguments, generation_steps
 from .training import FinetuneTrainingArguments, RunParts, pad_to_multiple, run_training, start_run
 
 
@@ -45,7 +47,8 @@ def perplexity(loss: float) -> float:
 
 
 def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, training_args: FinetuneTrainingArguments,
-                    peft_args: PeftArguments | None = None, callbacks: Sequence[TrainerCallback] = ()) -> dict[str, float]:
+                    peft_args: PeftArguments | None = None, callbacks: Sequence[TrainerCallback] = (),
+                    decoding: DecodingArguments | None = None, generate_eval: GenerateEvalArguments | None = None) -> dict[str, float]:
     """Fine-tune a causal LM (or, with `peft_args.use_peft`, an adapter); report evaluation loss and perplexity
     before and after training.
 
@@ -54,6 +57,8 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     which then loads in `pipeline("text-generation", model=output_dir)`, like a LoRA adapter directory does.
     `callbacks` join the `Trainer`'s; those that are `finetune.training.PreparesForTraining` see the model and the
     validation examples before training (e.g. `emergence_lab.ICLTrackingCallback`, which may refuse them).
+    With `--do_predict --test_file` and `--eval_with_generate`, answers are generated and scored (`finetune.lm_predict`,
+    with the `decoding` settings).
     """
     peft_args = peft_args or PeftArguments()
     check_lm_options(data_args, peft_args)
@@ -67,12 +72,15 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     model = load_model(AutoModelForCausalLM, model_args, **quantization_kwargs(peft_args), **_device_map(peft_args))
     ensure_pad_token(model, tokenizer)  # GPT-2 has none: EOS, and padded positions are masked anyway
     block_size = lm_block_size(model, tokenizer, data_args, peft_args)
+    generation_callbacks, predict = generation_steps(training_args, data_args, splits, tokenizer, decoding or DecodingArguments(),
+                                                     generate_eval or GenerateEvalArguments(), output_dir)
     with training_args.main_process_first(desc="tokenization"):
         examples = lm_examples(splits, tokenizer, kind, block_size, data_args)
     if peft_args.use_peft:
         model = add_adapter(model, peft_args, "CAUSAL_LM", resolve_model_name(model_args.tokenizer_name or model_args.model_name_or_path))
     parts = RunParts(model, tokenizer, examples.get("train"), examples.get("validation"),
-                     lm_collator(tokenizer, kind, data_args.packing, training_args), callbacks=callbacks,
+                     lm_collator(tokenizer, kind, data_args.packing, training_args), callbacks=[*callbacks, *generation_callbacks],
+                     predict=predict,
                      report={"block_size": block_size, "data_format": kind, "packing": data_args.packing},
                      evaluate_before_training=True,
                      evaluation_extras=lambda metrics, prefix: {f"{prefix}_perplexity": perplexity(metrics[f"{prefix}_loss"])})

@@ -64,12 +64,16 @@ class LMDataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training blocks."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation blocks."})
+    test_file: str | None = field(
+        default=None, metadata={"help": "--do_predict: prompt/completion or messages pairs to answer and score (ROUGE, BLEU, ...)."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Answer only the first N test prompts."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-tokenize instead of reusing the datasets cache."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Where `datasets` keeps its cache."})
 
     def __post_init__(self):
-        require_at_least_one(self, "block_size", "max_train_samples", "max_eval_samples", "validation_split_percentage")
+        require_at_least_one(self, "block_size", "max_train_samples", "max_eval_samples", "max_predict_samples",
+                             "validation_split_percentage")
 
 
 def load_text_splits(args: LMDataArguments, need: tuple[str, ...], seed: int = 42) -> DatasetDict:

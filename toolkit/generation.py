@@ -29,8 +29,9 @@ AUTO_GPU_BATCH, AUTO_CPU_BATCH = 256, 16
 
 
 @dataclass
-class GenerationArguments:
-    """How to decode: every flag of `scripts/generate.py` except the model and input/output."""
+class DecodingArguments:
+    """How to decode (greedy by default, beams, sampling, lengths, stop strings, chat): the generation settings that
+    `finetune-toolkit lm --do_predict` shares with `finetune-toolkit generate`, where the seed is the training seed."""
     max_new_tokens: int | None = field(default=None, metadata={"help": "New tokens per answer (default 64)."})
     max_length: int | None = field(
         default=None, metadata={"help": "Prompt plus new tokens, as in pipeline(); give this or --max_new_tokens."}
@@ -42,7 +43,6 @@ class GenerationArguments:
     repetition_penalty: float | None = field(default=None, metadata={"help": "> 1 discourages repeating tokens."})
     num_beams: int = field(default=1, metadata={"help": "Beam search with this many beams (1: greedy or sampling)."})
     num_return_sequences: int = field(default=1, metadata={"help": "Answers per prompt."})
-    seed: int | None = field(default=None, metadata={"help": "Seed for reproducible sampling."})
     stop: list[str] = field(
         default_factory=list,
         metadata={"help": "Stop at this string (may repeat); the answer is cut before it. Escapes are read: --stop '\\n' "
@@ -80,6 +80,13 @@ class GenerationArguments:
         if any(stop == "" for stop in self.stop):
             raise UserError('--stop needs a non-empty string (e.g. --stop "\\n" for one-line answers)')
         self.stop = [unescape(stop) for stop in self.stop]
+
+
+@dataclass
+class GenerationArguments(DecodingArguments):
+    """How to decode: every flag of `finetune-toolkit generate` except the model and input/output."""
+
+    seed: int | None = field(default=None, metadata={"help": "Seed for reproducible sampling."})
 
 
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
@@ -147,7 +154,7 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
         raise UserError("streaming shows one answer as it is generated: use it with one prompt, --num_beams 1 and one sequence")
     prepare_tokenizer(tokenizer, model)
     encoded = _encode(tokenizer, model, render_prompts(tokenizer, prompts, args), args, chat=args.chat)
-    if args.seed is not None:
+    if getattr(args, "seed", None) is not None:
         set_seed(args.seed)
     # max_length counts each prompt's own tokens (as in pipeline()), not its padded batch length.
     budgets = [args.max_new_tokens or args.max_length - len(ids) for ids in encoded]

@@ -1,0 +1,179 @@
+"""Judging generated text the way users do: answers generated for prompt/completion (or chat) pairs and scored with
+ROUGE, BLEU, chrF and exact match (`toolkit.metrics.generation_scores`), as the Transformers examples'
+`--predict_with_generate` does.
+
+- `--do_predict --test_file F`: after training, the trained model (full, adapter or merged: the same weights)
+  answers every test prompt; `generated_predictions.jsonl` (prompt, reference, prediction, in test order) and
+  `predict_results.json` (`predict_rouge1`, ..., `predict_gen_len`, `predict_generation_tokens_per_second`) are
+  written, and the same keys go to `all_results.json`.
+- `--eval_with_generate`: every evaluation also generates answers for the first `--max_eval_generate_samples`
+  validation pairs and adds `eval_rouge1`, ... next to `eval_loss`, so `--metric_for_best_model rougeL
+  --load_best_model_at_end` works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from functools import partial
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from toolkit.cli import require_at_least_one
+from toolkit.errors import UserError
+from toolkit.generation import DecodingArguments, generate
+from toolkit.metrics import generation_scores, load_generation_metric
+from toolkit.outputs import atomic_write_json, atomic_write_jsonl
+
+from toolkit.datafiles import check_data_file, load_data_file
+
+from .instructions import check_chat_template
+from .lm_data import LM_BUILDERS, LMDataArguments, instruction_columns, split_format
+
+PREDICTIONS_FILE, PREDICT_RESULTS_FILE = "generated_predictions.jsonl", "predict_results.json"
+
+
+@dataclass
+class GenerateEvalArguments:
+    """Generated answers scored during training (`--eval_with_generate`)."""
+
+    eval_with_generate: bool = field(
+        default=False, metadata={"help": "Also generate answers for validation pairs at every evaluation and add ROUGE, BLEU, "
+                                 "chrF and exact match (eval_rougeL, ...) to the evaluation's metrics."})
+    max_eval_generate_samples: int = field(default=64, metadata={"help": "Validation pairs generated at each evaluation."})
+
+    def __post_init__(self):
+        require_at_least_one(self, "max_eval_generate_samples")
+
+
+@dataclass
+class Pairs:
+    """Prompts (as the model reads them) and their reference answers."""
+
+    prompts: list[str]
+    references: list[str]
+
+    def first(self, count: int | None) -> "Pairs":
+        return self if count is None else Pairs(self.prompts[:count], self.references[:count])
+
+
+def pairs_from_split(dataset, kind: str, columns: dict[str, str], tokenizer, source: str) -> Pairs:
+    """The prompt and reference of each row: prompt/completion columns, or a conversation whose last turn (the
+    assistant's) is the reference and whose earlier turns, rendered with the chat template, are the prompt."""
+    if kind == "text":
+        raise UserError(f"{source!r} is plain text; generating and scoring answers needs prompt/completion or messages data")
+    if kind == "prompt_completion":
+        for role in ("prompt", "completion"):
+            if columns[role] not in dataset.column_names:
+                raise UserError(f"{source!r} has no column {columns[role]!r}; pass --{role}_column, one of: {', '.join(dataset.column_names)}")
+        references = dataset[columns["completion"]]
+        _check_references(references, source)
+        return Pairs(list(dataset[columns["prompt"]]), list(references))
+    check_chat_template(tokenizer)
+    prompts, references = [], []
+    for row, messages in enumerate(dataset[columns["messages"]], 1):
+        if not messages or messages[-1].get("role") != "assistant":
+            raise UserError(f"{source!r} row {row}: the conversation must end with the assistant's answer, the reference")
+        prompts.append(tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True))
+        references.append(messages[-1].get("content"))
+    _check_references(references, source)
+    return Pairs(prompts, references)
+
+
+def _check_references(references, source: str) -> None:
+    for row, reference in enumerate(references, 1):
+        if not isinstance(reference, str) or not reference.strip():
+            raise UserError(f"{source!r} row {row}: the reference answer is empty; give every prompt its answer")
+
+
+@contextlib.contextmanager
+def padding_restored(tokenizer) -> Iterator[None]:
+    """Generation pads on the left; training and evaluation batches after it must pad as before."""
+    side, pad = tokenizer.padding_side, tokenizer.pad_token
+    try:
+        yield
+    finally:
+        tokenizer.padding_side, tokenizer.pad_token = side, pad
+
+
+def generate_and_score(model, tokenizer, pairs: Pairs, decoding: DecodingArguments) -> tuple[list[str], dict[str, float]]:
+    """Greedy (or as `decoding` says) answers to `pairs.prompts`, and their scores against the references, with the
+    mean generated length in tokens and generation tokens/s."""
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    with padding_restored(tokenizer):
+        answers = [texts[0] for texts in generate(model, tokenizer, pairs.prompts, decoding)]
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers]
+    scores = generation_scores(answers, pairs.references)
+    scores.update(gen_len=sum(lengths) / len(lengths), generation_tokens_per_second=sum(lengths) / max(seconds, 1e-9))
+    return answers, scores
+
+
+def predict_and_write(trainer, pairs: Pairs, decoding: DecodingArguments, output_dir: Path) -> dict[str, float]:
+    """`--do_predict`: answer every test prompt with the trained model; write the predictions and the scores."""
+    answers, scores = generate_and_score(trainer.model, trainer.processing_class, pairs, decoding)
+    metrics = {f"predict_{name}": value for name, value in scores.items()} | {"predict_samples": len(answers)}
+    if trainer.is_world_process_zero():
+        atomic_write_jsonl(output_dir / PREDICTIONS_FILE, [{"prompt": p, "reference": r, "prediction": a}
+                                                           for p, r, a in zip(pairs.prompts, pairs.references, answers)])
+        atomic_write_json(output_dir / PREDICT_RESULTS_FILE, metrics)
+    if getattr(trainer.args, "print_metrics", True):
+        trainer.log_metrics("predict", metrics)
+    return metrics
+
+
+def test_pairs(data_args: LMDataArguments, tokenizer) -> Pairs:
+    """The `--test_file` pairs (`--max_predict_samples` of them), checked before anything is trained or written."""
+    if not data_args.test_file:
+        raise UserError("--do_predict answers the prompts of a test file; pass --test_file FILE (prompt/completion or messages data)")
+    check_data_file(data_args.test_file, "test file", LM_BUILDERS)
+    dataset = load_data_file(data_args.test_file, "test", data_args.dataset_cache_dir)
+    kind = split_format(dataset, data_args)
+    return pairs_from_split(dataset, kind, instruction_columns(data_args, kind), tokenizer, data_args.test_file
+                            ).first(data_args.max_predict_samples)
+
+
+def generation_steps(training_args, data_args: LMDataArguments, splits, tokenizer, decoding: DecodingArguments,
+                     generate_eval: GenerateEvalArguments, output_dir: Path) -> tuple[list, object]:
+    """The run routine's generation steps for a causal LM: the evaluation callback (`--eval_with_generate`) and the
+    predict step (`--do_predict`), each checked now, before training."""
+    callbacks, predict = [], None
+    if generate_eval.eval_with_generate:
+        if "validation" not in splits:
+            raise UserError("--eval_with_generate scores validation answers; add --do_eval with --validation_file")
+        kind = split_format(splits["validation"], data_args)
+        pairs = pairs_from_split(splits["validation"], kind, instruction_columns(data_args, kind), tokenizer, "validation")
+        callbacks.append(GenerationEvalCallback(tokenizer, pairs.first(generate_eval.max_eval_generate_samples), decoding))
+    if training_args.do_predict:
+        pairs = test_pairs(data_args, tokenizer)
+        load_generation_metric()  # a missing scorer is refused now, not after training
+        predict = partial(predict_and_write, pairs=pairs, decoding=decoding, output_dir=output_dir)
+    return callbacks, predict
+
+
+class GenerationEvalCallback(TrainerCallback):
+    """Adds generated-answer scores to every evaluation's metrics, under the evaluation's own prefix (`eval_rougeL`,
+    `eval_before_training_rougeL`, ...): in the metrics the `Trainer` returns and picks the best checkpoint from, and in
+    the evaluation's record in `trainer_state.json`. The `Trainer` sends its log to reporters (TensorBoard, ...) before
+    this event, so they see the loss but not these scores."""
+
+    def __init__(self, tokenizer, pairs: Pairs, decoding: DecodingArguments):
+        self.tokenizer, self.pairs, self.decoding = tokenizer, pairs, decoding
+        load_generation_metric()  # refuse a missing scorer before training
+
+    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+        if metrics is None or model is None:
+            return
+        prefix = next((key[: -len("_loss")] for key in metrics if key.endswith("_loss")), "eval")
+        _, scores = generate_and_score(model, self.tokenizer, self.pairs, self.decoding)
+        added = {f"{prefix}_{name}": value for name, value in scores.items()}
+        metrics.update(added)  # the dict the Trainer returns and picks the best checkpoint from
+        # The Trainer logged this evaluation just before this event: put the scores in that record too (trainer_state.json).
+        if state.log_history and f"{prefix}_loss" in state.log_history[-1]:
+            state.log_history[-1].update(added)
