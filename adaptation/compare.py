@@ -1,10 +1,12 @@
 """Adaptation methods side by side on the same data and model: 0-shot and k-shot in-context learning
 (calibrated and not), prompt tuning, LoRA and full fine-tuning.
 
-Every method is judged the same way: the validation sentences rendered with the task's template, the
-label chosen by log-probability of its verbalizer word (`prompts.FewShotClassifier`, 0-shot for the trained
-models). The trained methods learn from the same training examples, rendered with the same template as
-prompt/completion pairs (`finetune.instructions`): the loss is on the label word and EOS only.
+Every method is judged the same way (`adaptation.tasks`). Classification: the validation sentences rendered with the
+task's template, the label chosen by log-probability of its verbalizer word (`prompts.FewShotClassifier`, 0-shot for
+the trained models). Generation (`--task generation`, prompt/completion files): answers generated greedily and scored
+by `--metric` (ROUGE-L by default, `toolkit.metrics.generation_scores`); k-shot prompts put k training pairs first.
+The trained methods learn from the same training pairs (`finetune.instructions`): the loss is on the answer only.
+k-shot rows are run with `--num_seeds` demonstration seeds and reported as mean ± standard deviation.
 
 Each finished method is saved to `<output_dir>/methods/<method>.json`, so a rerun of the same command
 resumes with the methods that are missing.
@@ -13,7 +15,7 @@ resumes with the methods that are missing.
 from __future__ import annotations
 
 import logging
-import time
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +23,8 @@ from finetune.adapter_training import PeftArguments
 from finetune.language_modeling import train_causal_lm
 from finetune.lm_data import LMDataArguments
 from finetune.training import FinetuneTrainingArguments
-from prompts.classifier import FewShotClassifier
-from prompts.data import FewShotDataArguments, LabelledExamples, load_fewshot_data
-from prompts.run_types import FewShotConfig
-from prompts.template import PromptTemplate, load_template
-from toolkit.causal_lm import load_generator
+from prompts.data import FewShotDataArguments, LabelledExamples
+from prompts.template import PromptTemplate
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
 from toolkit.jsonio import loads_bounded
@@ -33,13 +32,15 @@ from toolkit.models import ModelArguments
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plan
 
 from .comparison_plot import plot_accuracy_vs_parameters
+from .tasks import ClassificationTask, load_task
 
 logger = logging.getLogger(__name__)
 
 PROMPTING = ("zero_shot", "icl", "icl_calibrated")
 TRAINED = ("prompt_tuning", "lora", "full")
 METHODS = PROMPTING + TRAINED
-TABLE_COLUMNS = ["method", "accuracy", "trainable_parameters", "train_seconds", "eval_seconds"]
+TABLE_COLUMNS = ["method", "metric", "score", "score_std", "trainable_parameters", "train_seconds", "eval_seconds"]
+GENERATION_METRICS = ("rougeL", "rouge1", "rouge2", "rougeLsum", "bleu", "chrf", "exact_match")
 
 
 @dataclass
@@ -49,9 +50,17 @@ class CompareArguments:
     model_name_or_path: str = field(metadata={"help": "Causal LM: Hub id, directory or packaged:SmolLM2-135M-Instruct."})
     output_dir: str = field(metadata={"help": "Where the table, plot, per-method results and trained runs go."})
     template: str = field(default="sentiment", metadata={"help": "Built-in template name or a template .json/.yaml file."})
-    methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={"help": f"Any of: {', '.join(METHODS)}."})
+    task: str = field(default="classification", metadata={"help": "classification (a template's labels, scored by label "
+                      "log-probability) or generation (prompt/completion pairs, answers generated and scored by --metric)."})
+    metric: str | None = field(default=None, metadata={"help": f"What the table ranks by: accuracy (classification), or for "
+                               f"generation one of {', '.join(GENERATION_METRICS)} (default rougeL)."})
+    methods: list[str] | None = field(default=None, metadata={"help": f"Any of: {', '.join(METHODS)} (default: all; icl_calibrated "
+                                      "is for classification only)."})
     shots: int = field(default=4, metadata={"help": "Demonstrations per prompt for icl and icl_calibrated."})
+    num_seeds: int = field(default=3, metadata={"help": "k-shot rows: demonstrations drawn with this many seeds (from --seed on), "
+                           "reported as mean and standard deviation."})
     seed: int = field(default=0, metadata={"help": "Seed for demonstration choice and training."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Generation task: new tokens per answer at most (answers end at a newline)."})
     num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs for every trained method."})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Training batch size."})
     lora_learning_rate: float = field(default=5e-4, metadata={"help": "Learning rate for LoRA."})
@@ -63,6 +72,17 @@ class CompareArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in a non-empty --output_dir."})
 
     def __post_init__(self):
+        if self.task not in ("classification", "generation"):
+            raise UserError(f"unknown --task {self.task!r}; choose classification or generation")
+        allowed = GENERATION_METRICS if self.task == "generation" else ("accuracy",)
+        self.metric = self.metric or allowed[0]
+        if self.metric not in allowed:
+            raise UserError(f"unknown --metric {self.metric!r} for --task {self.task}; choose from: {', '.join(allowed)}")
+        if self.methods is None:
+            self.methods = [m for m in METHODS if not (self.task == "generation" and m == "icl_calibrated")]
+        if self.task == "generation" and "icl_calibrated" in self.methods:
+            raise UserError("icl_calibrated calibrates label probabilities; it has no meaning for --task generation, drop it")
+        require_at_least_one(self, "num_seeds", "max_new_tokens")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise UserError(f"unknown --methods {' '.join(unknown)}; choose from: {', '.join(METHODS)}")
@@ -75,26 +95,7 @@ class CompareArguments:
 
 def training_examples(template: PromptTemplate, examples: LabelledExamples) -> list[dict]:
     """Prompt/completion rows: the 0-shot prompt the classifier scores, and the delimiter plus label word."""
-    words = template.verbalizer
-    return [{"prompt": template.render_prompt(values), "completion": template.target_delimiter + words.word(label)}
-            for values, label in zip(examples.fields, examples.labels)]
-
-
-def score_method(model_dir: str, template: PromptTemplate, evaluation: LabelledExamples, config: FewShotConfig,
-             pool: LabelledExamples | None = None) -> dict:
-    """Accuracy of the label chosen by log-probability (and, with `config.calibrate`, after calibration)."""
-    model, tokenizer = load_generator(model_dir)
-    start = time.perf_counter()
-    result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation.fields)
-    seconds = time.perf_counter() - start
-
-    def accuracy(predictions):
-        return sum(p == y for p, y in zip(predictions, evaluation.labels)) / len(evaluation.labels)
-
-    scores = {"accuracy": accuracy(result.predictions), "eval_seconds": seconds}
-    if result.calibrated_predictions is not None:
-        scores["calibrated_accuracy"] = accuracy(result.calibrated_predictions)
-    return scores
+    return ClassificationTask(template, examples, examples).training_rows()
 
 
 def _train(method: str, args: CompareArguments, train_file: Path, run_dir: Path) -> dict:
@@ -122,47 +123,45 @@ def compare_methods(args: CompareArguments, data: FewShotDataArguments) -> list[
     """Run every method in `args.methods` (skipping those already finished in `output_dir`); write the table
     (`comparison.md`, `comparison.json`) and the plot (`accuracy_vs_parameters.png`); return the rows."""
     output_dir = Path(args.output_dir)
-    plan = {"model": args.model_name_or_path, "template": args.template, "shots": args.shots, "seed": args.seed,
+    plan = {"model": args.model_name_or_path, "task": args.task, "metric": args.metric, "template": args.template,
+            "shots": args.shots, "num_seeds": args.num_seeds, "seed": args.seed, "max_new_tokens": args.max_new_tokens,
             "train_file": data.train_file, "validation_file": data.validation_file, "max_train_samples": data.max_train_samples,
             "max_eval_samples": data.max_eval_samples}
-    template = load_template(args.template)
-    pool, evaluation = load_fewshot_data(data, template, need_pool=True)
-    if pool is None:
-        raise UserError("the trained methods and in-context learning need training data; pass --train_file")
+    task = load_task(args, data)
     check_plan(output_dir, plan, args.overwrite_output_dir, "a comparison with other data or model", results=("methods", "runs"))
-    train_file = atomic_write_jsonl(output_dir / "data" / "train.jsonl", training_examples(template, pool))
-
+    train_file = atomic_write_jsonl(output_dir / "data" / "train.jsonl", task.training_rows())
     rows = []
-    for method in METHODS:
-        if method not in args.methods:
-            continue
+    for method in (m for m in METHODS if m in args.methods):
         record = output_dir / "methods" / f"{method}.json"
         if record.is_file():
             row = loads_bounded(record.read_text(encoding="utf-8"))
-            logger.info("%s: done earlier (accuracy %.4f)", method, row["accuracy"])
+            logger.info("%s: done earlier (%s %.4f)", method, row["metric"], row["score"])
         else:
-            row = _run_method(method, args, template, pool, evaluation, train_file, output_dir)
+            row = _run_method(method, args, task, train_file, output_dir)
             atomic_write_json(record, row)
-        print(f"{method}: accuracy {row['accuracy']:.4f}, {row['trainable_parameters']:,} trainable parameters, "
+        spread = f" ± {row['score_std']:.4f}" if row.get("score_std") is not None else ""
+        print(f"{method}: {row['metric']} {row['score']:.4f}{spread}, {row['trainable_parameters']:,} trainable parameters, "
               f"{row['train_seconds']:.0f} s training", flush=True)
         rows.append(row)
     write_comparison(output_dir, rows, plan)
     return rows
 
 
-def _run_method(method, args, template, pool, evaluation, train_file, output_dir) -> dict:
-    row = {"method": method, "trainable_parameters": 0, "train_seconds": 0.0}
+def _run_method(method: str, args: CompareArguments, task, train_file: Path, output_dir: Path) -> dict:
+    row = {"method": method, "metric": args.metric, "trainable_parameters": 0, "train_seconds": 0.0, "score_std": None}
     if method in PROMPTING:
         shots = 0 if method == "zero_shot" else args.shots
-        config = FewShotConfig(shots=shots, seed=args.seed, calibrate=method == "icl_calibrated")
-        scores = score_method(args.model_name_or_path, template, evaluation, config, pool)
-        row.update(accuracy=scores["calibrated_accuracy" if method == "icl_calibrated" else "accuracy"],
-                   eval_seconds=scores["eval_seconds"], shots=shots)
-        return row
-    run_dir = output_dir / "runs" / method
-    row.update(_train(method, args, train_file, run_dir))
-    scores = score_method(str(run_dir), template, evaluation, FewShotConfig(shots=0))
-    row.update(accuracy=scores["accuracy"], eval_seconds=scores["eval_seconds"])
+        seeds = [args.seed] if shots == 0 else [args.seed + i for i in range(args.num_seeds)]  # as sweeps do: mean ± std
+        results = [task.score(args.model_name_or_path, shots, seed, calibrate=method == "icl_calibrated") for seed in seeds]
+        scores = [score for score, _ in results]
+        row.update(score=statistics.mean(scores), score_std=statistics.stdev(scores) if len(scores) > 1 else None,
+                   eval_seconds=sum(seconds for _, seconds in results), shots=shots, seeds=seeds, scores=scores)
+    else:
+        run_dir = output_dir / "runs" / method
+        row.update(_train(method, args, train_file, run_dir))
+        row["score"], row["eval_seconds"] = task.score(str(run_dir), 0, args.seed)
+    if args.task == "classification":
+        row["accuracy"] = row["score"]
     return row
 
 
@@ -170,13 +169,15 @@ def write_comparison(output_dir: Path, rows: list[dict], plan: dict) -> None:
     """`comparison.json` (plan and rows), `comparison.md` (the table) and `accuracy_vs_parameters.png`."""
     atomic_write_json(output_dir / "comparison.json", {"plan": plan, "methods": rows})
     atomic_write_text(output_dir / "comparison.md", comparison_table(rows))
-    plot_accuracy_vs_parameters(rows, output_dir / "accuracy_vs_parameters.png", title=f"{plan['model']} on {Path(plan['validation_file'] or 'validation').name}")
+    plot_accuracy_vs_parameters(rows, output_dir / "accuracy_vs_parameters.png",
+                                title=f"{plan['model']} on {Path(plan['validation_file'] or 'validation').name}")
 
 
 def comparison_table(rows: list[dict]) -> str:
-    """A Markdown table, one row per method."""
-    lines = ["| method | validation accuracy | trainable parameters | training seconds | evaluation seconds |", "|---|---|---|---|---|"]
+    """A Markdown table, one row per method (k-shot rows: mean ± standard deviation over the seeds)."""
+    metric = rows[0]["metric"] if rows else "accuracy"
+    lines = [f"| method | validation {metric} | trainable parameters | training seconds | evaluation seconds |", "|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['method']} | {row['accuracy']:.4f} | {row['trainable_parameters']:,} | {row['train_seconds']:.0f} | {row['eval_seconds']:.0f} |")
+        score = f"{row['score']:.4f}" + (f" ± {row['score_std']:.4f}" if row.get("score_std") is not None else "")
+        lines.append(f"| {row['method']} | {score} | {row['trainable_parameters']:,} | {row['train_seconds']:.0f} | {row['eval_seconds']:.0f} |")
     return "\n".join(lines) + "\n"
-

@@ -34,6 +34,12 @@ def test_every_method_is_reported_with_its_trainable_parameters(comparison):
     by_method = {row["method"]: row for row in rows}
     assert list(by_method) == ["zero_shot", "icl", "icl_calibrated", "prompt_tuning", "lora", "full"]
     assert by_method["zero_shot"]["trainable_parameters"] == 0 and by_method["icl"]["shots"] == 4
+    # k-shot rows: three demonstration seeds, the mean and the sample standard deviation of their accuracies
+    import statistics
+
+    icl = by_method["icl"]
+    assert icl["seeds"] == [0, 1, 2] and icl["score"] == pytest.approx(statistics.mean(icl["scores"]))
+    assert icl["score_std"] == pytest.approx(statistics.stdev(icl["scores"])) and icl["accuracy"] == icl["score"]
     assert by_method["prompt_tuning"]["trainable_parameters"] == 4 * 32
     assert 0 < by_method["lora"]["trainable_parameters"] < by_method["full"]["trainable_parameters"]
     # The tiny model knows nothing before training; both weight-training methods learn the task.
@@ -60,4 +66,39 @@ def test_another_plan_in_the_same_directory_is_refused(comparison, base_gpt2, la
 def test_an_unknown_method_is_refused(base_gpt2, labelled_files, tmp_path):
     with pytest.raises(UserError, match="unknown --methods prefix_tuning; choose from: zero_shot, icl"):
         load_script("compare_adaptation").main(compare_argv(base_gpt2, labelled_files, tmp_path / "out", "--methods", "prefix_tuning"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_methods_compared_on_a_generation_task_by_rouge(base_gpt2, tmp_path):
+    from toolkit.metrics import generation_scores
+
+    pytest.importorskip("rouge_score")
+    rows = [{"prompt": f"Review: {row['text']}\nSentiment:", "completion": " " + ("positive" if row["label"] else "negative")}
+            for row in sentiment_rows(seed=5)[:96]]
+    files = {"train": write_rows(tmp_path / "train.jsonl", rows[:80]), "validation": write_rows(tmp_path / "validation.jsonl", rows[80:])}
+    result = load_script("compare_adaptation").main(compare_argv(base_gpt2, files, tmp_path / "run", "--task", "generation",
+                                                                 "--methods", "zero_shot", "icl", "lora", "--shots", "2",
+                                                                 "--num_train_epochs", "2", "--max_new_tokens", "3"))
+    by_method = {row["method"]: row for row in result}
+    assert list(by_method) == ["zero_shot", "icl", "lora"] and all(row["metric"] == "rougeL" for row in result)
+    assert len(by_method["icl"]["scores"]) == 3 and by_method["zero_shot"]["score_std"] is None
+    # The zero-shot score is the scorer's ROUGE-L of the base model's greedy answers, computed here independently.
+    from toolkit.causal_lm import load_generator
+    from toolkit.generation import GenerationArguments, generate
+
+    model, tokenizer = load_generator(base_gpt2)
+    answers = [texts[0] for texts in generate(model, tokenizer, [r["prompt"] for r in rows[80:]], GenerationArguments(max_new_tokens=3, stop=["\n"]))]
+    expected = generation_scores(answers, [r["completion"] for r in rows[80:]])["rougeL"]
+    assert by_method["zero_shot"]["score"] == pytest.approx(expected)
+    assert "validation rougeL" in (tmp_path / "run" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--task", "generation", "--metric", "meteor"], "unknown --metric 'meteor' for --task generation; choose from: rougeL"),
+    (["--metric", "rougeL"], "unknown --metric 'rougeL' for --task classification; choose from: accuracy"),
+    (["--task", "generation", "--methods", "icl_calibrated"], "icl_calibrated calibrates label probabilities"),
+])
+def test_bad_comparison_options_are_refused(flags, message, base_gpt2, labelled_files, tmp_path):
+    with pytest.raises(UserError, match=message):
+        load_script("compare_adaptation").main(compare_argv(base_gpt2, labelled_files, tmp_path / "out", *flags))
     assert not (tmp_path / "out").exists()
