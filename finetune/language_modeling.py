@@ -56,9 +56,8 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     `eval_before_training_perplexity`, `train_runtime`, `trainable_parameters`, ...) to `output_dir`,
     which then loads in `pipeline("text-generation", model=output_dir)`, like a LoRA adapter directory does.
     `callbacks` join the `Trainer`'s; those that are `finetune.training.PreparesForTraining` see the model and the
-    validation examples before training (e.g. `emergence_lab.ICLTrackingCallback`, which may refuse them).
-    With `--do_predict --test_file` and `--eval_with_generate`, answers are generated and scored (`finetune.lm_predict`,
-    with the `decoding` settings).
+    validation examples before training (e.g. `emergence_lab.ICLTrackingCallback`, which may refuse them). With
+    `--do_predict` and `--eval_with_generate`, answers are generated (`decoding`) and scored (`finetune.lm_predict`).
     """
     peft_args = peft_args or PeftArguments()
     check_lm_options(data_args, peft_args)
@@ -72,15 +71,16 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     model = load_model(AutoModelForCausalLM, model_args, **quantization_kwargs(peft_args), **_device_map(peft_args))
     ensure_pad_token(model, tokenizer)  # GPT-2 has none: EOS, and padded positions are masked anyway
     block_size = lm_block_size(model, tokenizer, data_args, peft_args)
-    generation_callbacks, predict = generation_steps(training_args, data_args, splits, tokenizer, decoding or DecodingArguments(),
-                                                     generate_eval or GenerateEvalArguments(), output_dir)
     with training_args.main_process_first(desc="tokenization"):
         examples = lm_examples(splits, tokenizer, kind, block_size, data_args)
     if peft_args.use_peft:
         model = add_adapter(model, peft_args, "CAUSAL_LM", resolve_model_name(model_args.tokenizer_name or model_args.model_name_or_path))
+    generated_metrics, predict = generation_steps(training_args, data_args, splits, model, tokenizer, decoding or DecodingArguments(),
+                                                  generate_eval or GenerateEvalArguments(), output_dir)
     parts = RunParts(model, tokenizer, examples.get("train"), examples.get("validation"),
-                     lm_collator(tokenizer, kind, data_args.packing, training_args), callbacks=[*callbacks, *generation_callbacks],
-                     predict=predict,
+                     lm_collator(tokenizer, kind, data_args.packing, training_args), callbacks=callbacks, predict=predict,
+                     compute_metrics=generated_metrics,
+                     preprocess_logits_for_metrics=generated_metrics and generated_metrics.shrink_logits,
                      report={"block_size": block_size, "data_format": kind, "packing": data_args.packing},
                      evaluate_before_training=True,
                      evaluation_extras=lambda metrics, prefix: {f"{prefix}_perplexity": perplexity(metrics[f"{prefix}_loss"])})

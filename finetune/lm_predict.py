@@ -7,8 +7,8 @@ ROUGE, BLEU, chrF and exact match (`toolkit.metrics.generation_scores`), as the 
   `predict_results.json` (`predict_rouge1`, ..., `predict_gen_len`, `predict_generation_tokens_per_second`) are
   written, and the same keys go to `all_results.json`.
 - `--eval_with_generate`: every evaluation also generates answers for the first `--max_eval_generate_samples`
-  validation pairs and adds `eval_rouge1`, ... next to `eval_loss`, so `--metric_for_best_model rougeL
-  --load_best_model_at_end` works.
+  validation pairs and adds `eval_rouge1`, ... next to `eval_loss` (as the `Trainer`'s `compute_metrics`, so they are
+  logged with the loss, reach every reporter, and `--metric_for_best_model rougeL --load_best_model_at_end` works).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from functools import partial
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from transformers import TrainerCallback
 
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
@@ -139,41 +137,39 @@ def test_pairs(data_args: LMDataArguments, tokenizer) -> Pairs:
                             ).first(data_args.max_predict_samples)
 
 
-def generation_steps(training_args, data_args: LMDataArguments, splits, tokenizer, decoding: DecodingArguments,
-                     generate_eval: GenerateEvalArguments, output_dir: Path) -> tuple[list, object]:
-    """The run routine's generation steps for a causal LM: the evaluation callback (`--eval_with_generate`) and the
-    predict step (`--do_predict`), each checked now, before training."""
-    callbacks, predict = [], None
+def generation_steps(training_args, data_args: LMDataArguments, splits, model, tokenizer, decoding: DecodingArguments,
+                     generate_eval: GenerateEvalArguments, output_dir: Path) -> tuple[GenerationEvalMetrics | None, object]:
+    """The run routine's generation steps for a causal LM: the evaluation metrics (`--eval_with_generate`) and the
+    predict step (`--do_predict`), each checked now, before training. `model` is the model being trained (with its
+    adapter)."""
+    metrics, predict = None, None
     if generate_eval.eval_with_generate:
         if "validation" not in splits:
             raise UserError("--eval_with_generate scores validation answers; add --do_eval with --validation_file")
         kind = split_format(splits["validation"], data_args)
         pairs = pairs_from_split(splits["validation"], kind, instruction_columns(data_args, kind), tokenizer, "validation")
-        callbacks.append(GenerationEvalCallback(tokenizer, pairs.first(generate_eval.max_eval_generate_samples), decoding))
+        metrics = GenerationEvalMetrics(model, tokenizer, pairs.first(generate_eval.max_eval_generate_samples), decoding)
     if training_args.do_predict:
         pairs = test_pairs(data_args, tokenizer)
         load_generation_metric()  # a missing scorer is refused now, not after training
         predict = partial(predict_and_write, pairs=pairs, decoding=decoding, output_dir=output_dir)
-    return callbacks, predict
+    return metrics, predict
 
 
-class GenerationEvalCallback(TrainerCallback):
-    """Adds generated-answer scores to every evaluation's metrics, under the evaluation's own prefix (`eval_rougeL`,
-    `eval_before_training_rougeL`, ...): in the metrics the `Trainer` returns and picks the best checkpoint from, and in
-    the evaluation's record in `trainer_state.json`. The `Trainer` sends its log to reporters (TensorBoard, ...) before
-    this event, so they see the loss but not these scores."""
+class GenerationEvalMetrics:
+    """`compute_metrics` for `--eval_with_generate`: at every evaluation, generate answers for the validation pairs
+    with the model being trained and score them. The `Trainer` then prefixes the scores like the loss (`eval_rougeL`,
+    `eval_before_training_rougeL`), logs them with it (reporters included) and can pick the best checkpoint by them.
+    `shrink_logits` keeps the `Trainer` from gathering the evaluation logits, which these scores do not use."""
 
-    def __init__(self, tokenizer, pairs: Pairs, decoding: DecodingArguments):
-        self.tokenizer, self.pairs, self.decoding = tokenizer, pairs, decoding
+    def __init__(self, model, tokenizer, pairs: Pairs, decoding: DecodingArguments):
+        self.model, self.tokenizer, self.pairs, self.decoding = model, tokenizer, pairs, decoding
         load_generation_metric()  # refuse a missing scorer before training
 
-    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
-        if metrics is None or model is None:
-            return
-        prefix = next((key[: -len("_loss")] for key in metrics if key.endswith("_loss")), "eval")
-        _, scores = generate_and_score(model, self.tokenizer, self.pairs, self.decoding)
-        added = {f"{prefix}_{name}": value for name, value in scores.items()}
-        metrics.update(added)  # the dict the Trainer returns and picks the best checkpoint from
-        # The Trainer logged this evaluation just before this event: put the scores in that record too (trainer_state.json).
-        if state.log_history and f"{prefix}_loss" in state.log_history[-1]:
-            state.log_history[-1].update(added)
+    def __call__(self, eval_prediction) -> dict[str, float]:
+        _, scores = generate_and_score(self.model, self.tokenizer, self.pairs, self.decoding)
+        return scores
+
+    @staticmethod
+    def shrink_logits(logits, labels):
+        return logits[..., :1, :1] if logits.dim() == 3 else logits[..., :1]

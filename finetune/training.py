@@ -180,6 +180,7 @@ class RunParts:
     eval_dataset: Any = None
     data_collator: Any = None
     compute_metrics: Callable | None = None
+    preprocess_logits_for_metrics: Callable | None = None
     callbacks: Sequence[TrainerCallback] = ()
     report: dict = field(default_factory=dict)
     evaluate_before_training: bool = False
@@ -196,7 +197,8 @@ def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunPa
             callback.prepare(parts.model, parts.eval_dataset)
     trainer = Trainer(model=parts.model, args=args, train_dataset=parts.train_dataset, eval_dataset=parts.eval_dataset,
                       processing_class=parts.tokenizer, data_collator=parts.data_collator,
-                      compute_metrics=parts.compute_metrics, callbacks=list(parts.callbacks))
+                      compute_metrics=parts.compute_metrics, preprocess_logits_for_metrics=parts.preprocess_logits_for_metrics,
+                      callbacks=list(parts.callbacks))
     quiet_logs(trainer)
     if not sys.stderr.isatty():  # the Trainer's bar is off in a log file: plain lines instead
         trainer.add_callback(ProgressLogCallback())
