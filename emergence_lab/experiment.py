@@ -41,7 +41,8 @@ RESULT_FILE, TRAINING_LOSS_FILE = "emergence.json", "training_loss.jsonl"
 class EmergenceArguments:
     """The models, data and training of the induction-head experiment."""
 
-    output_dir: str = field(metadata={"help": "Where each model's run, the table and the plot go."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where each model's run, the table and the plot go "
+                                   "(default outputs/emergence, or outputs/emergence-attn-only with --attention_only)."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Train one model per layer count (e.g. 1 2 4)."})
     attention_only: bool = field(default=False, metadata={"help": "Leave out the MLP blocks (attention-only transformers)."})
     tie_word_embeddings: bool = field(
@@ -63,6 +64,7 @@ class EmergenceArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in a non-empty --output_dir."})
 
     def __post_init__(self):
+        self.output_dir = self.output_dir or ("outputs/emergence-attn-only" if self.attention_only else "outputs/emergence")
         require_at_least_one(self, "n_embd", "n_head", "max_steps", "batch_size", "track_every", "loss_every", "min_period")
         if not self.layers or min(self.layers) < 1:
             raise UserError(f"--layers must list layer counts of at least 1, got {self.layers}")

@@ -39,7 +39,7 @@ DEFAULT_SIZES = ["1x16", "1x24", "2x24", "2x28", "2x32", "2x36", "2x40", "2x48",
 class ScalingArguments:
     """The ladder (sizes as LAYERSxWIDTH), the task, and the one training recipe every size shares."""
 
-    output_dir: str = field(metadata={"help": "Where each size's run, scaling.json and scaling.png go."})
+    output_dir: str = field(default="outputs/scaling", metadata={"help": "Where each size's run, scaling.json and scaling.png go."})
     sizes: list[str] = field(default_factory=lambda: list(DEFAULT_SIZES),
                              metadata={"help": "Model sizes as LAYERSxWIDTH (e.g. 1x16 2x64 4x144), smallest first; "
                                        "parameter counts must increase."})
