@@ -82,12 +82,10 @@ def load_task(args, data: FewShotDataArguments) -> ClassificationTask | Generati
     splits = load_text_splits(lm_data, ("train", "validation"))
     kind = split_format(splits["train"], lm_data)
     tokenizer = load_tokenizer(ModelArguments(args.model_name_or_path))
-    train, evaluation = (pairs_of(splits[split], kind, lm_data, tokenizer, path)
+    columns = instruction_columns(lm_data, kind)
+    train, evaluation = (pairs_from_split(splits[split], kind, columns, tokenizer, path)
                          for split, path in (("train", data.train_file), ("validation", data.validation_file)))
     if args.shots > len(train.prompts):
         raise UserError(f"{args.shots} demonstrations asked for, but the training file has {len(train.prompts)} pairs; lower --shots")
     return GenerationTask(train.first(data.max_train_samples), evaluation.first(data.max_eval_samples), args.metric, args.max_new_tokens)
 
-
-def pairs_of(dataset, kind: str, lm_data: LMDataArguments, tokenizer, source: str) -> Pairs:
-    return pairs_from_split(dataset, kind, instruction_columns(lm_data, kind), tokenizer, source)

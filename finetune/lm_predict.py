@@ -22,8 +22,8 @@ from pathlib import Path
 
 from toolkit.cli import require_at_least_one
 from toolkit.errors import UserError
-from toolkit.generation import DecodingArguments, generate
-from toolkit.metrics import generation_scores, load_generation_metric
+from toolkit.generation import DecodingArguments, generate, score_generated
+from toolkit.metrics import load_generation_metric
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl
 
 from toolkit.datafiles import check_data_file, load_data_file
@@ -107,10 +107,7 @@ def generate_and_score(model, tokenizer, pairs: Pairs, decoding: DecodingArgumen
         answers = [texts[0] for texts in generate(model, tokenizer, pairs.prompts, decoding)]
     seconds = time.perf_counter() - start
     model.train(was_training)
-    lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers]
-    scores = generation_scores(answers, pairs.references)
-    scores.update(gen_len=sum(lengths) / len(lengths), generation_tokens_per_second=sum(lengths) / max(seconds, 1e-9))
-    return answers, scores
+    return answers, score_generated(tokenizer, answers, pairs.references, seconds)
 
 
 def predict_and_write(trainer, pairs: Pairs, decoding: DecodingArguments, output_dir: Path) -> dict[str, float]:

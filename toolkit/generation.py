@@ -21,6 +21,7 @@ from .causal_lm import context_length, prepare_tokenizer
 from .cli import require_at_least_one
 from .device import run_in_batches, to_device
 from .errors import UserError
+from .metrics import generation_scores
 from .progress import progress
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,15 @@ def generate(model, tokenizer, prompts: list[str], args: GenerationArguments | N
     run_in_batches(order, rows, generate_batch, shrink=args.batch_size is None)
     bar.close()
     return outputs
+
+
+def score_generated(tokenizer, answers: list[str], references: list[str], seconds: float) -> dict[str, float]:
+    """`toolkit.metrics.generation_scores` of `answers` against `references`, with the mean generated length in
+    tokens (`gen_len`) and generation tokens/s over `seconds` of generating."""
+    lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers]
+    scores = generation_scores(answers, references)
+    scores.update(gen_len=sum(lengths) / len(lengths), generation_tokens_per_second=sum(lengths) / max(seconds, 1e-9))
+    return scores
 
 
 def _decoding_kwargs(args: GenerationArguments) -> dict:

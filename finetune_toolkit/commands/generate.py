@@ -22,12 +22,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.generation import GenerationArguments, generate
+from toolkit.generation import GenerationArguments, generate, score_generated
 from toolkit.causal_lm import load_generator
 from toolkit.cli import format_table, parse_args
 from toolkit.errors import UserError
 from toolkit.jsonio import JSONTooDeep, loads_bounded
-from toolkit.metrics import generation_scores, load_generation_metric
+from toolkit.metrics import load_generation_metric
 from toolkit.models import ModelArguments
 from toolkit.outputs import atomic_write_json, atomic_write_jsonl
 
@@ -92,16 +92,6 @@ def _json_line(source: str, number: int, line: str) -> dict:
     return record
 
 
-def score_answers(tokenizer, answers: list[list[str]], references: list[str], seconds: float) -> dict[str, float]:
-    """The generation scores of the first answer to each prompt, its mean length in tokens, and tokens/s."""
-    predictions = [texts[0] for texts in answers]
-    lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in predictions]
-    scores = generation_scores(predictions, references)
-    scores.update(gen_len=sum(lengths) / len(lengths), generation_tokens_per_second=sum(lengths) / max(seconds, 1e-9),
-                  samples=len(predictions))
-    return scores
-
-
 def main(argv=None) -> list[list[str]]:
     model_args, io, generation_args = parse_args((ModelArguments, IOArguments, GenerationArguments), argv)
     prompts, references = read_prompts(io)
@@ -131,7 +121,7 @@ def main(argv=None) -> list[list[str]]:
         atomic_write_jsonl(io.output_file, rows)
         print(f"Wrote {len(rows)} answers to {io.output_file}", file=sys.stderr)
         if references is not None:
-            scores = score_answers(tokenizer, answers, references, seconds)
+            scores = score_generated(tokenizer, [texts[0] for texts in answers], references, seconds) | {"samples": len(answers)}
             scores_file = Path(io.output_file).with_suffix(".scores.json")
             atomic_write_json(scores_file, scores)
             print(format_table([scores], list(scores)))
