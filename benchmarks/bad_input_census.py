@@ -21,8 +21,8 @@ from pathlib import Path
 
 from finetune.data import movie_review_files
 from finetune.scratch import build_gpt2
-from toolkit.cli import parse_args, run_script
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.command_line import parse_args, run_script
+from finetune_toolkit.core.outputs import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +56,43 @@ class CensusArguments:
     output: str = field(default="benchmarks/results/bad_input_census.json", metadata={"help": "Where the JSON counts go."})
     workers: int = field(default=2, metadata={"help": "Cases run at once."})
     timeout: int = field(default=180, metadata={"help": "Seconds after which a case counts as a hang."})
+
+
+def broken_folders(scratch: Path, gpt2: str) -> dict[str, str]:
+    """Copies of the model folder with one file cut or missing, an adapter folder saved halfway, and checkpoints
+    with a cut weights or optimizer file."""
+    import shutil
+
+    folders = {}
+
+    def copy(name: str) -> Path:
+        target = scratch / "folders" / name
+        shutil.copytree(gpt2, target)
+        folders[name] = str(target)
+        return target
+
+    def cut(path: Path, keep: float = 0.5) -> None:
+        path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+
+    cut(copy("weights_cut") / "model.safetensors")
+    (copy("weights_header_cut") / "model.safetensors").write_bytes(b"\x10\x00")
+    cut(copy("tokenizer_json_cut") / "tokenizer.json")
+    (copy("config_empty") / "config.json").write_text("")
+    (copy("weights_missing") / "model.safetensors").unlink()
+    adapter = scratch / "folders" / "adapter_half_written"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": gpt2, "peft_type": "LORA",
+                                                             "task_type": "CAUSAL_LM", "r": 4, "target_modules": ["c_attn"]}))
+    folders["adapter_half_written"] = str(adapter)
+    for name, victim in (("checkpoint_weights_cut", "model.safetensors"), ("checkpoint_optimizer_cut", "optimizer.pt")):
+        checkpoint = copy(name)
+        (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+        import torch
+
+        torch.save({"python": 0}, checkpoint / "rng_state.pth")
+        torch.save({"state": {}}, checkpoint / "optimizer.pt")
+        cut(checkpoint / victim)
+    return folders
 
 
 def cases(scratch: Path, gpt2: str) -> list[tuple[str, list[str]]]:
@@ -120,13 +157,31 @@ def cases(scratch: Path, gpt2: str) -> list[tuple[str, list[str]]]:
         ["demo.py", "--parts", "dance"],
     ]
     out += [(f"arguments {' '.join(a[0:1] + a[3:])[:60]}", a) for a in bad_arguments]
+    for name, folder in broken_folders(scratch, gpt2).items():
+        if name.startswith("checkpoint"):
+            out.append((f"lm resume={name}", ["finetune_lm.py", "--model_name_or_path", gpt2, "--train_file", files["train"],
+                                              "--do_train", "--max_steps", "2", "--block_size", "16", "--report_to", "none",
+                                              "--resume_from_checkpoint", folder]))
+            continue
+        out.append((f"generate model={name}", ["generate.py", "--model_name_or_path", folder, "--prompt", "hi", "--max_new_tokens", "2"]))
+        out.append((f"fewshot model={name}", ["fewshot.py", "--model_name_or_path", folder, "--validation_file", files["test"],
+                                              "--shots", "0", "--max_eval_samples", "4"]))
+    for name, text in (("yaml_syntax", "learning_rate: [1,\n"), ("yaml_list", "- a\n- b\n"), ("yaml_wrong_type", "learning_rate: fast\n"),
+                       ("yaml_unknown_key", "lerning_rate: 0.1\n")):
+        config = scratch / "configs" / f"{name}.yaml"
+        config.parent.mkdir(exist_ok=True)
+        config.write_text(f"model_name_or_path: {gpt2}\ntrain_file: {files['train']}\ndo_train: true\n"
+                          f"output_dir: {scratch / 'outputs' / name}\n" + text if name != "yaml_list" else text)
+        out.append((f"classifier config={name}", ["finetune_classifier.py", str(config)]))
     return out
 
 
 def run_case(index: int, name: str, argv: list[str], scratch: Path, timeout: int) -> dict:
     output_dir = scratch / "outputs" / f"case-{index}"
     command = [sys.executable, str(ROOT / "scripts" / argv[0]), *argv[1:]]
-    if argv[0] == "generate.py":
+    if len(argv) == 2 and argv[1].endswith(".yaml"):
+        pass  # a config file stands for every flag
+    elif argv[0] == "generate.py":
         command += ["--output_file", str(output_dir / "generations.jsonl")]
     elif argv[0] not in ("demo.py", "reproduce_sentiment.py"):
         command += ["--output_dir", str(output_dir)]

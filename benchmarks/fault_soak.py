@@ -25,8 +25,8 @@ from safetensors.torch import load_file
 
 from finetune.data import movie_review_files
 from finetune.scratch import build_gpt2
-from toolkit.cli import parse_args, run_script
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.command_line import parse_args, run_script
+from finetune_toolkit.core.outputs import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

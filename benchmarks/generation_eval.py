@@ -21,10 +21,10 @@ from pathlib import Path
 
 from finetune.data import movie_review_files
 from finetune.lm_predict import Pairs, generate_and_score
-from toolkit.causal_lm import load_generator
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.generation import DecodingArguments, cut_at_stop
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.command_line import format_table, parse_args, run_script
+from finetune_toolkit.core.generation import DecodingArguments, cut_at_stop
+from finetune_toolkit.core.outputs import atomic_write_json
 
 
 @dataclass

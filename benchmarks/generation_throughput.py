@@ -14,10 +14,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from toolkit.generation import GenerationArguments, generate
-from toolkit.causal_lm import load_generator
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.generation import GenerationArguments, generate
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.command_line import format_table, parse_args, run_script
+from finetune_toolkit.core.outputs import atomic_write_json
 
 PROMPTS = [
     "The best way to learn a new language is",

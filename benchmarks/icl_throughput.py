@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Few-shot scoring throughput: shared-prefix KV-cache reuse vs encoding every full prompt, in one run.
 
-    python benchmarks/icl_throughput.py --data_dir ../shared/data/sst2 [--shots 8] [--max_eval_samples N] \
+    python benchmarks/icl_throughput.py --data_dir data/sst2 [--shots 8] [--max_eval_samples N] \
         [--output benchmarks/results/icl_throughput.json]
 
 The packaged SmolLM2-135M-Instruct, the built-in `sentiment` template, fixed demonstrations (the same
@@ -20,15 +20,15 @@ from pathlib import Path
 from prompts.classifier import FewShotClassifier, FewShotConfig
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.template import load_template
-from toolkit.causal_lm import load_generator
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.errors import UserError
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.command_line import format_table, parse_args, run_script
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.outputs import atomic_write_json
 
 
 @dataclass
 class BenchmarkArguments:
-    data_dir: str = field(default="../shared/data/sst2", metadata={"help": "Directory with train.jsonl and validation.jsonl."})
+    data_dir: str = field(default="data/sst2", metadata={"help": "Directory with train.jsonl and validation.jsonl."})
     model_name_or_path: str = field(default="packaged:SmolLM2-135M-Instruct", metadata={"help": "Causal LM to score with."})
     shots: int = field(default=8, metadata={"help": "Fixed demonstrations per prompt."})
     seed: int = field(default=0, metadata={"help": "Seed choosing the demonstrations."})

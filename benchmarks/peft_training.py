@@ -8,7 +8,7 @@ peak and its rise over the size at the start of training (loading the model peak
 the process's lifetime peak says nothing about training); on a GPU, `torch.cuda.max_memory_allocated`.
 Also checks, on one fixed batch, that the packed and the padded batch give the same loss.
 
-    python benchmarks/peft_training.py --data_dir ../shared/data/sst2     # about 6 minutes on 2 CPU cores
+    python benchmarks/peft_training.py --data_dir data/sst2     # about 6 minutes on 2 CPU cores
 
 Prints the figures and writes them to benchmarks/results/peft_training.json.
 """
@@ -40,10 +40,10 @@ CONFIGS = {
 
 
 def write_examples(data_dir: Path, directory: Path, count: int) -> Path:
-    from adaptation.compare import training_examples
+    from finetune_toolkit.adaptation.compare import training_examples
     from prompts.data import FewShotDataArguments, load_fewshot_data
     from prompts.template import load_template
-    from toolkit.outputs import atomic_write_jsonl
+    from finetune_toolkit.core.outputs import atomic_write_jsonl
 
     template = load_template("sentiment")
     data = FewShotDataArguments(train_file=str(data_dir / "train.jsonl"), validation_file=str(data_dir / "validation.jsonl"),
@@ -88,8 +88,8 @@ def worker(name: str, train_file: str, output_dir: str, steps: int, batch: int) 
     from finetune.language_modeling import train_causal_lm
     from finetune.lm_data import LMDataArguments
     from finetune.training import FinetuneTrainingArguments
-    from toolkit.cli import parse_args
-    from toolkit.models import ModelArguments
+    from finetune_toolkit.core.command_line import parse_args
+    from finetune_toolkit.core.models import ModelArguments
 
     argv = ["--model_name_or_path", MODEL, "--train_file", train_file, "--output_dir", output_dir, "--do_train",
             "--max_steps", str(steps), "--per_device_train_batch_size", str(batch), "--save_strategy", "no",
@@ -116,7 +116,7 @@ def same_loss_check(train_file: Path, count: int = 16) -> dict:
     from transformers import AutoModelForCausalLM
 
     from finetune.instructions import encode_prompt_completion, example_collator
-    from toolkit.models import ModelArguments, load_model, load_tokenizer
+    from finetune_toolkit.core.models import ModelArguments, load_model, load_tokenizer
 
     tokenizer = load_tokenizer(ModelArguments(MODEL))
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
@@ -136,7 +136,7 @@ def same_loss_check(train_file: Path, count: int = 16) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "sst2"))
+    parser.add_argument("--data_dir", default="data/sst2", help="Folder with SST-2 train.jsonl and validation.jsonl (benchmarks/prepare_sst2.py writes one)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "peft_training.json"))
@@ -148,7 +148,7 @@ def main() -> None:
         print("RESULT " + json.dumps(worker(args.worker, args.train_file, args.output_dir, args.steps, args.batch_size)))
         return
 
-    from toolkit.outputs import atomic_write_json
+    from finetune_toolkit.core.outputs import atomic_write_json
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -165,7 +165,7 @@ def main() -> None:
             results[name] = json.loads(line[len("RESULT "):])
             print(name, results[name], flush=True)
         check = same_loss_check(train_file)
-        from toolkit.models import ModelArguments, load_tokenizer
+        from finetune_toolkit.core.models import ModelArguments, load_tokenizer
 
         tokenizer = load_tokenizer(ModelArguments(MODEL))
         rows = [json.loads(x) for x in train_file.read_text().splitlines()]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """SST-2 fine-tuning, two ways in one run: static padding to 128 tokens vs this project's default.
 
-    python benchmarks/sentiment_sst2.py --data_dir ../shared/data/sst2 [--num_train_epochs 3] \
+    python benchmarks/sentiment_sst2.py --data_dir data/sst2 [--num_train_epochs 3] \
         [--max_train_samples N] [--seeds 42 43] [--output benchmarks/results/sentiment_sst2.json]
 
 Both runs fine-tune the same model with the same hyperparameters and seed; they differ only in how
@@ -23,10 +23,10 @@ from pathlib import Path
 from finetune.classification import train_classifier
 from finetune.data import DataArguments
 from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.errors import UserError
-from toolkit.models import ModelArguments
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.command_line import format_table, parse_args, run_script
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.models import ModelArguments
+from finetune_toolkit.core.outputs import atomic_write_json
 
 
 @dataclass

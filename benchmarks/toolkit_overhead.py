@@ -107,13 +107,11 @@ def measure(repeats: int) -> dict:
     from finetune import DataArguments, FinetuneTrainingArguments, ModelArguments, train_classifier
     from finetune.data import movie_review_files
     try:
-        from toolkit.generation import GenerationArguments, generate
-    except ImportError:  # a revision from before generation moved to the neutral core (--compare_ref)
-        from finetune.generation import GenerationArguments, generate
-    try:
+        from finetune_toolkit.core.causal_lm import load_generator
+        from finetune_toolkit.core.generation import GenerationArguments, generate
+    except ImportError:  # a revision from before the finetune_toolkit namespace (--compare_ref)
         from toolkit.causal_lm import load_generator
-    except ImportError:  # a revision from before toolkit/ (--compare_ref)
-        from finetune.generation import load_generator
+        from toolkit.generation import GenerationArguments, generate
     from prompts.classifier import FewShotClassifier, FewShotConfig, LabelledExamples
     from prompts.template import load_template
 
@@ -175,12 +173,12 @@ def run_at_ref(ref: str, repeats: int) -> dict:
 
 
 def _cli():
-    """The argument parser and script runner; the `--raw` side also runs on revisions from before `toolkit/`."""
+    """The argument parser and script runner; the `--raw` side also runs on revisions from before `finetune_toolkit.core`."""
     try:
-        from toolkit import cli
-    except ImportError:
-        from finetune import cli
-    return cli
+        from finetune_toolkit.core import command_line
+    except ImportError:  # a revision from before the finetune_toolkit namespace (--compare_ref)
+        from toolkit import cli as command_line
+    return command_line
 
 
 def main(argv=None) -> dict:
@@ -194,8 +192,8 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from toolkit.cli import format_table
-    from toolkit.outputs import atomic_write_json
+    from finetune_toolkit.core.command_line import format_table
+    from finetune_toolkit.core.outputs import atomic_write_json
 
     now = measure(args.repeats)
     before = run_at_ref(args.compare_ref, args.repeats) if args.compare_ref else None

@@ -2,7 +2,7 @@
 """This project vs lm-evaluation-harness on the same few-shot SST-2 prompts, side by side in one run.
 
     pip install -e .[bench]      # lm-eval with its Transformers backend
-    python benchmarks/vs_lm_eval.py --data_dir ../shared/data/sst2 [--shots 0 4 8] [--max_eval_samples N] \
+    python benchmarks/vs_lm_eval.py --data_dir data/sst2 [--shots 0 4 8] [--max_eval_samples N] \
         [--output benchmarks/results/vs_lm_eval.json]
 
 Both tools get the same model object (the packaged SmolLM2-135M-Instruct, float32, CPU unless a GPU is
@@ -26,17 +26,17 @@ from prompts.data import LabelledExamples
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.lm_eval_task import write_lm_eval_task
 from prompts.template import load_template
-from toolkit.causal_lm import load_generator
-from toolkit.cli import format_table, parse_args, run_script
-from toolkit.errors import UserError
-from toolkit.outputs import atomic_write_json
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.command_line import format_table, parse_args, run_script
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.outputs import atomic_write_json
 
 TASK = "finetune_toolkit_sst2"
 
 
 @dataclass
 class BenchmarkArguments:
-    data_dir: str = field(default="../shared/data/sst2", metadata={"help": "Directory with train.jsonl and validation.jsonl."})
+    data_dir: str = field(default="data/sst2", metadata={"help": "Directory with train.jsonl and validation.jsonl."})
     model_name_or_path: str = field(default="packaged:SmolLM2-135M-Instruct", metadata={"help": "Causal LM for both tools."})
     shots: list[int] = field(default_factory=lambda: [0, 4, 8], metadata={"help": "Shot counts to compare.", "nargs": "+"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Only the first N validation sentences."})

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from toolkit.device import cuda_usable
-from toolkit.errors import UserError
-from toolkit.outputs import atomic_directory
+from finetune_toolkit.core.device import cuda_usable
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.outputs import atomic_directory
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from accelerate import PartialState
 from safetensors import safe_open
 
-from toolkit.errors import UserError
-from toolkit.jsonio import loads_bounded
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.file_checks import torch_file_problem
+from finetune_toolkit.core.jsonio import loads_bounded
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -45,6 +46,9 @@ def checkpoint_problem(directory: str | Path) -> str | None:
             return f"its weights file {file.name} is truncated or corrupt"
     if not (directory / "optimizer.pt").is_file() or not list(directory.glob("rng_state*.pth")):
         return "it lacks the optimizer or RNG state needed to resume exactly"
+    for file in sorted([*directory.glob("*.pt"), *directory.glob("*.pth")]):
+        if problem := torch_file_problem(file):
+            return f"its file {file.name} cannot be read: {problem}"
     return None
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, default_data_collator
 
-from toolkit.adapter_loading import LABELS_FILE
-from toolkit.errors import UserError
-from toolkit.metrics import compute_classification_metrics
-from toolkit.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl
+from finetune_toolkit.core.adapter_loading import LABELS_FILE
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.metrics import compute_classification_metrics
+from finetune_toolkit.core.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl
 
 from .adapter_training import PeftArguments, add_adapter, quantization_kwargs
 from .data import ClassificationData, DataArguments, load_classification_data, tokenize_for_classification

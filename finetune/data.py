@@ -13,10 +13,10 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, DatasetDict
 
-from toolkit.cli import require_at_least_one
-from toolkit.columns import UnknownLabel, check_text_column, encode_labels, label_value
-from toolkit.datafiles import load_raw_splits
-from toolkit.errors import UserError
+from finetune_toolkit.core.command_line import require_at_least_one
+from finetune_toolkit.core.columns import UnknownLabel, check_text_column, encode_labels, label_value
+from finetune_toolkit.core.datafiles import load_raw_splits
+from finetune_toolkit.core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _label_names(args: DataArguments, splits: DatasetDict, sources: dict[str, st
 def _encode_labels(
     dataset: datasets.Dataset, args: DataArguments, names: list[str], source: str, explicit: bool
 ) -> datasets.Dataset:
-    """Map label values to ids (`toolkit.columns.encode_labels`) and cast the column to `ClassLabel(names)`."""
+    """Map label values to ids (`finetune_toolkit.core.columns.encode_labels`) and cast the column to `ClassLabel(names)`."""
     feature = dataset.features[args.label_column]
     class_names = feature.names if isinstance(feature, ClassLabel) else None
     try:

@@ -16,9 +16,10 @@ import datasets
 from datasets import DatasetDict
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
-from toolkit.causal_lm import continuation_ids
-from toolkit.columns import check_text_column, row_error
-from toolkit.errors import UserError
+from finetune_toolkit.core.causal_lm import continuation_ids
+from finetune_toolkit.core.columns import check_text_column, row_error
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.prompt_encoding import encode_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ def data_format(columns: Sequence[str], prompt_column: str, completion_column: s
 
 
 def encode_prompt_completion(tokenizer, prompt: str, completion: str, completion_only_loss: bool) -> dict[str, list[int]]:
-    """One example: the prompt (with the tokenizer's special tokens), the completion and EOS; labels on the
-    completion and EOS only when `completion_only_loss`."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    """One example: the prompt (encoded as at prediction time, `encode_prompt`: with the tokenizer's special tokens),
+    the completion and EOS; labels on the completion and EOS only when `completion_only_loss`."""
+    prompt_ids = encode_prompt(tokenizer, prompt)
     answer_ids = continuation_ids(tokenizer, prompt, completion) + [tokenizer.eos_token_id]
     labels = ([IGNORE_INDEX] * len(prompt_ids) if completion_only_loss else list(prompt_ids)) + answer_ids
     return {"input_ids": prompt_ids + answer_ids, "labels": labels}
@@ -84,17 +85,14 @@ def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[in
 
 
 def encode_messages(tokenizer, messages: list[dict], completion_only_loss: bool) -> dict[str, list[int]]:
-    """One chat rendered with the tokenizer's chat template; labels on the assistant turns only when
-    `completion_only_loss`."""
-    text, spans = assistant_spans(tokenizer, messages)
-    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=completion_only_loss)
-    ids = encoding["input_ids"]
+    """One chat rendered with the tokenizer's chat template and encoded as every prompt is
+    (`finetune_toolkit.core.prompt_encoding.encode_prompt`); labels on the assistant turns only when `completion_only_loss`."""
     if not completion_only_loss:
+        ids = encode_prompt(tokenizer, messages, add_generation_prompt=False)
         return {"input_ids": ids, "labels": list(ids)}
-    labels = [
-        token if any(start <= begin < end for start, end in spans) else IGNORE_INDEX
-        for token, (begin, _) in zip(ids, encoding["offset_mapping"])
-    ]
+    _, spans = assistant_spans(tokenizer, messages)
+    ids, offsets = encode_prompt(tokenizer, messages, add_generation_prompt=False, return_offsets_mapping=True)
+    labels = [token if any(start <= begin < end for start, end in spans) else IGNORE_INDEX for token, (begin, _) in zip(ids, offsets)]
     return {"input_ids": ids, "labels": labels}
 
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 
 from transformers import AutoModelForCausalLM, TrainerCallback, default_data_collator
 
-from toolkit.causal_lm import context_length
-from toolkit.device import cuda_usable
-from toolkit.errors import UserError
-from toolkit.generation import DecodingArguments
-from toolkit.model_names import resolve_model_name
-from toolkit.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
+from finetune_toolkit.core.causal_lm import context_length
+from finetune_toolkit.core.device import cuda_usable
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.generation import DecodingArguments
+from finetune_toolkit.core.model_names import resolve_model_name
+from finetune_toolkit.core.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 
 from .adapter_training import PeftArguments, add_adapter, quantization_kwargs
 from .instructions import example_collator, tokenize_instructions
@@ -56,7 +56,7 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     `eval_before_training_perplexity`, `train_runtime`, `trainable_parameters`, ...) to `output_dir`,
     which then loads in `pipeline("text-generation", model=output_dir)`, like a LoRA adapter directory does.
     `callbacks` join the `Trainer`'s; those that are `finetune.training.PreparesForTraining` see the model and the
-    validation examples before training (e.g. `emergence_lab.ICLTrackingCallback`, which may refuse them). With
+    validation examples before training (e.g. `finetune_toolkit.emergence.ICLTrackingCallback`, which may refuse them). With
     `--do_predict` and `--eval_with_generate`, answers are generated (`decoding`) and scored (`finetune.lm_predict`).
     """
     peft_args = peft_args or PeftArguments()
@@ -75,12 +75,11 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
         examples = lm_examples(splits, tokenizer, kind, block_size, data_args)
     if peft_args.use_peft:
         model = add_adapter(model, peft_args, "CAUSAL_LM", resolve_model_name(model_args.tokenizer_name or model_args.model_name_or_path))
-    generated_metrics, predict = generation_steps(training_args, data_args, splits, model, tokenizer, decoding or DecodingArguments(),
+    generation_scores, predict = generation_steps(training_args, data_args, splits, tokenizer, decoding or DecodingArguments(),
                                                   generate_eval or GenerateEvalArguments(), output_dir)
     parts = RunParts(model, tokenizer, examples.get("train"), examples.get("validation"),
                      lm_collator(tokenizer, kind, data_args.packing, training_args), callbacks=callbacks, predict=predict,
-                     compute_metrics=generated_metrics,
-                     preprocess_logits_for_metrics=generated_metrics and generated_metrics.shrink_logits,
+                     evaluation_scores=generation_scores,
                      report={"block_size": block_size, "data_format": kind, "packing": data_args.packing},
                      evaluate_before_training=True,
                      evaluation_extras=lambda metrics, prefix: {f"{prefix}_perplexity": perplexity(metrics[f"{prefix}_loss"])})

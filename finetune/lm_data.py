@@ -18,11 +18,11 @@ from typing import Literal
 import datasets
 from datasets import DatasetDict
 
-from toolkit.causal_lm import context_length
-from toolkit.cli import require_at_least_one
-from toolkit.columns import check_text_column
-from toolkit.datafiles import BUILDERS, check_data_file, load_data_file, load_raw_splits
-from toolkit.errors import UserError
+from finetune_toolkit.core.causal_lm import context_length
+from finetune_toolkit.core.command_line import require_at_least_one
+from finetune_toolkit.core.columns import check_text_column
+from finetune_toolkit.core.datafiles import BUILDERS, check_data_file, load_data_file, load_raw_splits
+from finetune_toolkit.core.errors import UserError
 
 from .instructions import data_format, documents_as_examples
 

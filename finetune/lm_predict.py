@@ -1,5 +1,5 @@
 """Judging generated text the way users do: answers generated for prompt/completion (or chat) pairs and scored with
-ROUGE, BLEU, chrF and exact match (`toolkit.metrics.generation_scores`), as the Transformers examples'
+ROUGE, BLEU, chrF and exact match (`finetune_toolkit.core.metrics.generation_scores`), as the Transformers examples'
 `--predict_with_generate` does.
 
 - `--do_predict --test_file F`: after training, the trained model (full, adapter or merged: the same weights)
@@ -7,8 +7,11 @@ ROUGE, BLEU, chrF and exact match (`toolkit.metrics.generation_scores`), as the 
   `predict_results.json` (`predict_rouge1`, ..., `predict_gen_len`, `predict_generation_tokens_per_second`) are
   written, and the same keys go to `all_results.json`.
 - `--eval_with_generate`: every evaluation also generates answers for the first `--max_eval_generate_samples`
-  validation pairs and adds `eval_rouge1`, ... next to `eval_loss` (as the `Trainer`'s `compute_metrics`, so they are
+  validation pairs and adds `eval_rouge1`, ... next to `eval_loss`, in the evaluation's own metrics (so they are
   logged with the loss, reach every reporter, and `--metric_for_best_model rougeL --load_best_model_at_end` works).
+
+Both generate once, with the unwrapped model, the prompts shared out between the processes of `accelerate launch` and
+gathered back in order (`generate_across_processes`); prompts are encoded as in training (`encode_prompt`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.cli import require_at_least_one
-from toolkit.errors import UserError
-from toolkit.generation import DecodingArguments, generate, score_generated
-from toolkit.metrics import load_generation_metric
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl
+from finetune_toolkit.core.command_line import require_at_least_one
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.generation import DecodingArguments, generate_across_processes, score_generated
+from finetune_toolkit.core.metrics import load_generation_metric
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl
+from finetune_toolkit.core.prompt_encoding import Prompt
 
-from toolkit.datafiles import check_data_file, load_data_file
+from finetune_toolkit.core.datafiles import check_data_file, load_data_file
 
 from .instructions import check_chat_template
 from .lm_data import LM_BUILDERS, LMDataArguments, instruction_columns, split_format
@@ -49,9 +53,9 @@ class GenerateEvalArguments:
 
 @dataclass
 class Pairs:
-    """Prompts (as the model reads them) and their reference answers."""
+    """Prompts (plain text, or chat messages ending before the assistant's answer) and their reference answers."""
 
-    prompts: list[str]
+    prompts: list[Prompt]
     references: list[str]
 
     def first(self, count: int | None) -> "Pairs":
@@ -60,7 +64,8 @@ class Pairs:
 
 def pairs_from_split(dataset, kind: str, columns: dict[str, str], tokenizer, source: str) -> Pairs:
     """The prompt and reference of each row: prompt/completion columns, or a conversation whose last turn (the
-    assistant's) is the reference and whose earlier turns, rendered with the chat template, are the prompt."""
+    assistant's) is the reference and whose earlier turns are the prompt (encoded with the chat template's generation
+    prompt, as in training)."""
     if kind == "text":
         raise UserError(f"{source!r} is plain text; generating and scoring answers needs prompt/completion or messages data")
     if kind == "prompt_completion":
@@ -75,7 +80,7 @@ def pairs_from_split(dataset, kind: str, columns: dict[str, str], tokenizer, sou
     for row, messages in enumerate(dataset[columns["messages"]], 1):
         if not messages or messages[-1].get("role") != "assistant":
             raise UserError(f"{source!r} row {row}: the conversation must end with the assistant's answer, the reference")
-        prompts.append(tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True))
+        prompts.append(list(messages[:-1]))
         references.append(messages[-1].get("content"))
     _check_references(references, source)
     return Pairs(prompts, references)
@@ -97,14 +102,25 @@ def padding_restored(tokenizer) -> Iterator[None]:
         tokenizer.padding_side, tokenizer.pad_token = side, pad
 
 
-def generate_and_score(model, tokenizer, pairs: Pairs, decoding: DecodingArguments) -> tuple[list[str], dict[str, float]]:
-    """Greedy (or as `decoding` says) answers to `pairs.prompts`, and their scores against the references, with the
-    mean generated length in tokens and generation tokens/s."""
+def generation_model(trainer) -> tuple[object, bool]:
+    """The model to generate with (unwrapped from DDP, FSDP or DeepSpeed) and whether every process must step
+    together (`synced_gpus`: the weights are sharded, so each forward pass needs every process)."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    deepspeed_plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    sharded = bool(getattr(trainer, "is_fsdp_enabled", False)) or bool(deepspeed_plugin and deepspeed_plugin.zero_stage == 3)
+    return model, sharded
+
+
+def generate_and_score(model, tokenizer, pairs: Pairs, decoding: DecodingArguments,
+                       synced_gpus: bool = False) -> tuple[list[str], dict[str, float]]:
+    """Greedy (or as `decoding` says) answers to `pairs.prompts`, shared out between processes and gathered in order,
+    and their scores against the references (the same on every process), with the mean generated length in tokens
+    and generation tokens/s."""
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     with padding_restored(tokenizer):
-        answers = [texts[0] for texts in generate(model, tokenizer, pairs.prompts, decoding)]
+        answers = [texts[0] for texts in generate_across_processes(model, tokenizer, pairs.prompts, decoding, synced_gpus)]
     seconds = time.perf_counter() - start
     model.train(was_training)
     return answers, score_generated(tokenizer, answers, pairs.references, seconds)
@@ -112,7 +128,8 @@ def generate_and_score(model, tokenizer, pairs: Pairs, decoding: DecodingArgumen
 
 def predict_and_write(trainer, pairs: Pairs, decoding: DecodingArguments, output_dir: Path) -> dict[str, float]:
     """`--do_predict`: answer every test prompt with the trained model; write the predictions and the scores."""
-    answers, scores = generate_and_score(trainer.model, trainer.processing_class, pairs, decoding)
+    model, synced = generation_model(trainer)
+    answers, scores = generate_and_score(model, trainer.processing_class, pairs, decoding, synced)
     metrics = {f"predict_{name}": value for name, value in scores.items()} | {"predict_samples": len(answers)}
     if trainer.is_world_process_zero():
         atomic_write_jsonl(output_dir / PREDICTIONS_FILE, [{"prompt": p, "reference": r, "prediction": a}
@@ -134,39 +151,35 @@ def test_pairs(data_args: LMDataArguments, tokenizer) -> Pairs:
                             ).first(data_args.max_predict_samples)
 
 
-def generation_steps(training_args, data_args: LMDataArguments, splits, model, tokenizer, decoding: DecodingArguments,
-                     generate_eval: GenerateEvalArguments, output_dir: Path) -> tuple[GenerationEvalMetrics | None, object]:
-    """The run routine's generation steps for a causal LM: the evaluation metrics (`--eval_with_generate`) and the
-    predict step (`--do_predict`), each checked now, before training. `model` is the model being trained (with its
-    adapter)."""
-    metrics, predict = None, None
+def generation_steps(training_args, data_args: LMDataArguments, splits, tokenizer, decoding: DecodingArguments,
+                     generate_eval: GenerateEvalArguments, output_dir: Path) -> tuple[GenerationEvaluation | None, object]:
+    """The run routine's generation steps for a causal LM: the scores added to every evaluation
+    (`--eval_with_generate`) and the predict step (`--do_predict`), each checked now, before training."""
+    evaluation, predict = None, None
     if generate_eval.eval_with_generate:
         if "validation" not in splits:
             raise UserError("--eval_with_generate scores validation answers; add --do_eval with --validation_file")
         kind = split_format(splits["validation"], data_args)
         pairs = pairs_from_split(splits["validation"], kind, instruction_columns(data_args, kind), tokenizer, "validation")
-        metrics = GenerationEvalMetrics(model, tokenizer, pairs.first(generate_eval.max_eval_generate_samples), decoding)
+        evaluation = GenerationEvaluation(tokenizer, pairs.first(generate_eval.max_eval_generate_samples), decoding)
     if training_args.do_predict:
         pairs = test_pairs(data_args, tokenizer)
         load_generation_metric()  # a missing scorer is refused now, not after training
         predict = partial(predict_and_write, pairs=pairs, decoding=decoding, output_dir=output_dir)
-    return metrics, predict
+    return evaluation, predict
 
 
-class GenerationEvalMetrics:
-    """`compute_metrics` for `--eval_with_generate`: at every evaluation, generate answers for the validation pairs
-    with the model being trained and score them. The `Trainer` then prefixes the scores like the loss (`eval_rougeL`,
-    `eval_before_training_rougeL`), logs them with it (reporters included) and can pick the best checkpoint by them.
-    `shrink_logits` keeps the `Trainer` from gathering the evaluation logits, which these scores do not use."""
+class GenerationEvaluation:
+    """`--eval_with_generate`: at every evaluation, generate answers for the validation pairs with the model being
+    trained and score them (`RunParts.evaluation_scores`). The run routine's `Trainer` adds the scores to the
+    evaluation's metrics with its prefix (`eval_rougeL`, `eval_before_training_rougeL`) before they are logged, so
+    they reach every reporter and `--metric_for_best_model` can pick the best checkpoint by them."""
 
-    def __init__(self, model, tokenizer, pairs: Pairs, decoding: DecodingArguments):
-        self.model, self.tokenizer, self.pairs, self.decoding = model, tokenizer, pairs, decoding
+    def __init__(self, tokenizer, pairs: Pairs, decoding: DecodingArguments):
+        self.tokenizer, self.pairs, self.decoding = tokenizer, pairs, decoding
         load_generation_metric()  # refuse a missing scorer before training
 
-    def __call__(self, eval_prediction) -> dict[str, float]:
-        _, scores = generate_and_score(self.model, self.tokenizer, self.pairs, self.decoding)
+    def __call__(self, trainer) -> dict[str, float]:
+        model, synced = generation_model(trainer)
+        _, scores = generate_and_score(model, self.tokenizer, self.pairs, self.decoding, synced)
         return scores
-
-    @staticmethod
-    def shrink_logits(logits, labels):
-        return logits[..., :1, :1] if logits.dim() == 3 else logits[..., :1]

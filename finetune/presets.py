@@ -5,7 +5,7 @@ A preset is a set of command-line defaults; flags the user passes after it win.
 
 from __future__ import annotations
 
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 # SST-2 on the Hub (GLUE); used when no local files are given.
 SST2_HUB = {"dataset_name": "nyu-mll/glue", "dataset_config_name": "sst2", "text_column": "sentence", "class_names": "negative,positive"}

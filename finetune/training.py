@@ -21,10 +21,10 @@ from accelerate import PartialState
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback
 
-from toolkit.device import cuda_usable
-from toolkit.errors import Interrupted, UserError
-from toolkit.outputs import atomic_write_json, check_output_dir
-from toolkit.progress import ProgressLogCallback
+from finetune_toolkit.core.device import cuda_usable
+from finetune_toolkit.core.errors import Interrupted, UserError
+from finetune_toolkit.core.outputs import atomic_write_json, check_output_dir
+from finetune_toolkit.core.progress import ProgressLogCallback
 
 from .adapter_training import PeftArguments, save_merged, trainable_parameters
 from .checkpoints import last_complete_checkpoint, resume_point
@@ -160,7 +160,7 @@ def start_run(args: FinetuneTrainingArguments) -> tuple[Path, tuple[str, ...]]:
 @runtime_checkable
 class PreparesForTraining(Protocol):
     """A callback that must see the model and the validation examples before training starts (and may refuse
-    them, before anything is written): `emergence_lab.ICLTrackingCallback`."""
+    them, before anything is written): `finetune_toolkit.emergence.ICLTrackingCallback`."""
 
     def prepare(self, model, validation_examples) -> None: ...
 
@@ -170,8 +170,9 @@ class RunParts:
     """What one task brings to `run_training`; everything else is the same for every task.
 
     `report` holds the task's facts for `all_results.json` (block size, data format, ...); `evaluation_extras`
-    adds task metrics to an evaluation's (perplexity from the loss); `after_training` and `predict` are the
-    task's own steps (classification writes its labels and predictions).
+    adds task metrics to an evaluation's (perplexity from the loss); `evaluation_scores(trainer)` computes scores
+    from the model itself at every evaluation (generated answers), added before the evaluation is logged;
+    `after_training` and `predict` are the task's own steps (classification writes its labels and predictions).
     """
 
     model: Any
@@ -185,8 +186,35 @@ class RunParts:
     report: dict = field(default_factory=dict)
     evaluate_before_training: bool = False
     evaluation_extras: Callable[[dict, str], dict] | None = None
+    evaluation_scores: Callable[[Trainer], dict] | None = None
     after_training: Callable[[Trainer], None] | None = None
     predict: Callable[[Trainer], dict] | None = None
+
+
+class ScoringTrainer(Trainer):
+    """The `Trainer` of every run. Its every evaluation also computes `evaluation_scores(trainer)` once (on every
+    process, which share the work) and adds them, prefixed like the loss, to the evaluation's metrics before they are
+    logged: so they reach the reporters, `--metric_for_best_model` and the checkpoint choice, as `compute_metrics`'
+    would. Its evaluation loss is the same under any number of processes."""
+
+    def __init__(self, *args, evaluation_scores: Callable[[Trainer], dict] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.evaluation_scores = evaluation_scores
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training:
+            # Evaluation: each batch's own mean loss. Given the token count, Transformers (5.x) also multiplies an
+            # evaluation loss by the number of processes, so that under `accelerate launch` eval_loss came out twice
+            # as large with two processes as with one.
+            num_items_in_batch = None
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def evaluation_loop(self, *args, **kwargs):
+        output = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        if self.evaluation_scores is not None and prefix.startswith("eval"):
+            output.metrics.update({f"{prefix}_{name}": value for name, value in self.evaluation_scores(self).items()})
+        return output
 
 
 def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunParts, peft_args: PeftArguments | None = None) -> dict:
@@ -195,10 +223,10 @@ def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunPa
     for callback in parts.callbacks:
         if isinstance(callback, PreparesForTraining):  # before the Trainer, which creates the output directory
             callback.prepare(parts.model, parts.eval_dataset)
-    trainer = Trainer(model=parts.model, args=args, train_dataset=parts.train_dataset, eval_dataset=parts.eval_dataset,
-                      processing_class=parts.tokenizer, data_collator=parts.data_collator,
-                      compute_metrics=parts.compute_metrics, preprocess_logits_for_metrics=parts.preprocess_logits_for_metrics,
-                      callbacks=list(parts.callbacks))
+    trainer = ScoringTrainer(model=parts.model, args=args, train_dataset=parts.train_dataset, eval_dataset=parts.eval_dataset,
+                             processing_class=parts.tokenizer, data_collator=parts.data_collator,
+                             compute_metrics=parts.compute_metrics, preprocess_logits_for_metrics=parts.preprocess_logits_for_metrics,
+                             callbacks=list(parts.callbacks), evaluation_scores=parts.evaluation_scores)
     quiet_logs(trainer)
     if not sys.stderr.isatty():  # the Trainer's bar is off in a log file: plain lines instead
         trainer.add_callback(ProgressLogCallback())

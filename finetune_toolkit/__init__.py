@@ -1,8 +1,15 @@
-"""The `finetune-toolkit` command (`python -m finetune_toolkit`): one command, a subcommand per job.
+"""finetune-toolkit: fine-tune and prompt Hugging Face models.
 
-The libraries are `toolkit`, `finetune`, `prompts`, `adaptation` and `emergence_lab`; this package only holds the
-commands (`finetune_toolkit.commands`), each a thin shell that parses its flags (or one config file) and calls one
-library function. `scripts/*.py` call the same functions.
+Three import names, one distribution:
+
+- `finetune`: fine-tuning on the `Trainer` (classification, causal LMs, instruction data, LoRA / prompt tuning).
+- `prompts`: few-shot in-context learning (templates, demonstration selection, scoring, calibration, sweeps).
+- `finetune_toolkit`: everything else. `finetune_toolkit.core` is the neutral core both build on (errors, atomic
+  outputs, argument parsing, device, model loading, packaged models, columns, metrics, generation, progress,
+  plotting); `finetune_toolkit.adaptation` compares adaptation methods; `finetune_toolkit.emergence` is the
+  emergence lab and the model-size ladder; `finetune_toolkit.commands` holds the `finetune-toolkit` subcommands.
+
+Importing this package is cheap: it imports none of the packages above, nor torch.
 """
 
 from importlib.metadata import PackageNotFoundError, version

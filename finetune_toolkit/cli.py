@@ -39,7 +39,7 @@ def usage() -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one subcommand; `--help` lists them, `--version` prints the version."""
-    from toolkit.cli import run_script  # here: `--help` and `--version` should not wait for torch to import
+    from finetune_toolkit.core.command_line import run_script  # here: `--help` and `--version` should not wait for torch to import
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):

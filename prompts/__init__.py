@@ -7,7 +7,7 @@ are, and how prompts read) -> `data` (pool and evaluation examples for the templ
 `sweep_plots`). `FewShotClassifier` (`classifier`, options and outputs in `run_types`) runs it for one
 configuration, `run_sweep` (`sweep`, options in `sweep_arguments`) for many (resumable).
 
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
     from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 
     model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")

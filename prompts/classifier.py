@@ -1,6 +1,6 @@
 """`FewShotClassifier`: predict labels with a causal LM from a template, a verbalizer and demonstrations.
 
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
     from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
 
     model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")
@@ -18,9 +18,10 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 
-from toolkit.causal_lm import context_length
-from toolkit.errors import UserError
-from toolkit.generation import GenerationArguments, generate
+from finetune_toolkit.core.causal_lm import context_length
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.generation import GenerationArguments, generate_across_processes
+from finetune_toolkit.core.prompt_encoding import encode_prompts
 
 from . import selection
 from .calibration import calibrate, content_free_probabilities, label_probabilities
@@ -84,14 +85,7 @@ class FewShotClassifier:
         return self.template.render_prompt(query, demos)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        if not texts:
-            return []
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        # A fast tokenizer with no truncation or padding state left set: the same ids, without the wrapper's
-        # per-text conversions (a fifth of the scoring overhead, benchmarks/toolkit_overhead.py).
-        if backend is not None and backend.truncation is None and backend.padding is None:
-            return [encoding.ids for encoding in backend.encode_batch(texts, add_special_tokens=True)]
-        return self.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
+        return encode_prompts(self.tokenizer, texts)
 
     def _render_within_context(self, queries: list[dict], demonstrations: list[list[int]]) -> tuple[list[str], list[list[int]], list[list[int]]]:
         """Render and tokenize every prompt; drop the oldest demonstrations of prompts too long for the model."""
@@ -199,12 +193,7 @@ class FewShotClassifier:
     def _generate(self, texts: list[str], demonstrations: list[list[int]]) -> FewShotPredictions:
         args = GenerationArguments(max_new_tokens=self.config.max_new_tokens, stop=["\n"], chat=self.config.chat,
                                    batch_size=self.config.batch_size)
-        state = PartialState()
-        with state.split_between_processes(list(range(len(texts)))) as mine:
-            answers = [outputs[0] for outputs in generate(self.model, self.tokenizer, [texts[i] for i in mine], args)] if mine else []
-        if state.num_processes > 1:
-            by_index = {i: a for indices, shard in gather_object([(mine, answers)]) for i, a in zip(indices, shard)}
-            answers = [by_index[i] for i in range(len(texts))]
+        answers = [outputs[0] for outputs in generate_across_processes(self.model, self.tokenizer, texts, args)]
         predictions = [self.template.verbalizer.label_for_answer(answer) for answer in answers]
         verbalizer = self.template.verbalizer
         return FewShotPredictions(

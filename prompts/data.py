@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import datasets
 
-from toolkit.cli import require_at_least_one
-from toolkit.columns import UnknownLabel, check_text_column, encode_labels
-from toolkit.datafiles import load_raw_splits
-from toolkit.errors import UserError
+from finetune_toolkit.core.command_line import require_at_least_one
+from finetune_toolkit.core.columns import UnknownLabel, check_text_column, encode_labels
+from finetune_toolkit.core.datafiles import load_raw_splits
+from finetune_toolkit.core.errors import UserError
 
 from .template import PromptTemplate
 
@@ -103,7 +103,7 @@ def _examples(dataset: datasets.Dataset, source: str, columns: dict[str, str], l
 
 
 def _label_ids(dataset: datasets.Dataset, column: str, source: str, template: PromptTemplate) -> list[int]:
-    """Label ids of the template (`toolkit.columns.encode_labels`: ids in the template's order, or label names)."""
+    """Label ids of the template (`finetune_toolkit.core.columns.encode_labels`: ids in the template's order, or label names)."""
     names = template.verbalizer.label_names
     feature = dataset.features[column]
     class_names = feature.names if isinstance(feature, datasets.ClassLabel) else None

@@ -9,7 +9,7 @@ answer, token edit distance). A sweep reports both kinds for the same prediction
 
 from __future__ import annotations
 
-from toolkit.metrics import classification_scores, token_edit_distance
+from finetune_toolkit.core.metrics import classification_scores, token_edit_distance
 
 
 def fewshot_scores(predictions: list[int], references: list[int], label_names: list[str]) -> dict[str, float]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from toolkit.errors import UserError
-from toolkit.outputs import atomic_write_text
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.outputs import atomic_write_text
 
 from .template import PromptTemplate
 

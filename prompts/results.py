@@ -8,7 +8,7 @@ import csv
 import io
 from pathlib import Path
 
-from toolkit.outputs import atomic_write_json, atomic_write_text
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_text
 
 from .fewshot_metrics import continuous_scores, fewshot_scores
 from .sweep_plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from toolkit.cli import require_at_least_one
-from toolkit.errors import UserError
+from finetune_toolkit.core.command_line import require_at_least_one
+from finetune_toolkit.core.errors import UserError
 
 from . import selection
 from .calibration import CONTENT_FREE_INPUTS

@@ -19,16 +19,21 @@ encoded as the first part of every prefix cache, which is what `PeftModel` feeds
 from __future__ import annotations
 
 import inspect
+import logging
 from collections import defaultdict
 
 import torch
 from transformers import DynamicCache
 
-from toolkit.adapter_loading import is_prompt_learning
-from toolkit.device import run_in_batches, to_device
-from toolkit.progress import progress
+from finetune_toolkit.core.adapter_loading import is_prompt_learning
+from finetune_toolkit.core.device import run_in_batches, to_device
+from finetune_toolkit.core.fast_path import TOLERANCE, fast_path_problem
+from finetune_toolkit.core.progress import progress
 
+from .plain_scoring import plain_label_scores
 from .score_batching import auto_batch_rows, cache_of, common_prefix_length, word_block_mask
+
+logger = logging.getLogger(__name__)
 
 REDUCTIONS = ("sum", "mean")
 
@@ -46,6 +51,8 @@ class LabelScorer:
                  single_token: bool = False, reuse_prefix: bool = True, progress: bool = True):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}")
+        self.original_model, self.continuations, self.single_token = model, continuations, single_token
+        self.path_checked, self.plain_reason = False, None  # see _choose_path
         self.virtual_prompt = None  # [virtual tokens, hidden]: a soft prompt put before every prompt
         if is_prompt_learning(model):
             with torch.no_grad():
@@ -107,14 +114,50 @@ class LabelScorer:
 
         `groups[i]` names the demonstrations of prompt i; prompts of one group share their prefix cache.
         The scores stay on the device until every batch is done: one copy back, one synchronisation.
+        A model the fast path cannot serve exactly is scored on the plain path instead (`_choose_path`).
         """
         groups = groups if groups is not None else [0] * len(prompts)
+        if not prompts:
+            return torch.empty(0, self.num_labels)
+        if not self.path_checked:
+            self._choose_path(prompts, groups)
+        if self.plain_reason is not None:
+            return plain_label_scores(self.original_model, prompts, self.continuations, self.reduction, self.single_token)
+        return self._score_fast(prompts, groups)
+
+    def _choose_path(self, prompts: list[list[int]], groups: list) -> None:
+        """Take the plain path when the model is of a kind the fast path cannot serve (`fast_path_problem`), or when
+        the two paths disagree on a few of these prompts (the longest group's shortest, middle and longest)."""
+        self.path_checked = True
+        longest = self.virtual_length + max(len(p) for p in prompts) + self.max_continuation_length()
+        problem = fast_path_problem(self.model, longest)
+        if problem is None:
+            members = defaultdict(list)
+            for index, group in enumerate(groups):
+                members[group].append(index)
+            group = sorted(max(members.values(), key=len), key=lambda i: len(prompts[i]))
+            sample = [prompts[i] for i in dict.fromkeys([group[0], group[len(group) // 2], group[-1]])]
+            plain = plain_label_scores(self.original_model, sample, self.continuations, self.reduction, self.single_token)
+            try:
+                fast = self._score_fast(sample, [0] * len(sample), show_progress=False)
+                difference = (fast - plain).abs().max().item()
+            except torch.OutOfMemoryError:
+                raise
+            except RuntimeError as error:  # a model whose attention or cache the fast path does not fit
+                difference, problem = float("inf"), f"the fast path fails on it ({' '.join(str(error).split())[:120]})"
+            if problem is None and not difference <= TOLERANCE:
+                problem = f"its fast-path log-probabilities differ from a plain forward pass by {difference:.1e} on the first prompts"
+        if problem is not None:
+            self.plain_reason = problem
+            logger.warning("scoring on the plain path (one unpadded forward pass per prompt and label word): %s", problem)
+
+    def _score_fast(self, prompts: list[list[int]], groups: list, show_progress: bool = True) -> torch.Tensor:
         members = defaultdict(list)
         for index, group in enumerate(groups):
             members[group].append(index)
         scores = torch.empty(len(prompts), self.num_labels, device=self.device)
         alone: list[int] = []
-        bar = progress(len(prompts), "scoring", "prompt", enabled=self.progress)
+        bar = progress(len(prompts), "scoring", "prompt", enabled=self.progress and show_progress)
         for indices in members.values():
             prefix_length = common_prefix_length([prompts[i] for i in indices]) if self.reuse_prefix and len(indices) > 1 else 0
             # Keep at least one token of every prompt out of the prefix: its logits score the labels.

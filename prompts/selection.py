@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoModel
 
-from toolkit.device import execution_device
-from toolkit.errors import UserError
-from toolkit.models import ModelArguments, load_model, load_tokenizer
-from toolkit.progress import progress
+from finetune_toolkit.core.device import execution_device
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.models import ModelArguments, load_model, load_tokenizer
+from finetune_toolkit.core.progress import progress
 
 from .data import LabelledExamples
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
-from toolkit.causal_lm import load_generator
-from toolkit.errors import UserError
-from toolkit.models import ModelArguments
-from toolkit.jsonio import loads_bounded
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl, check_plan
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.models import ModelArguments
+from finetune_toolkit.core.jsonio import loads_bounded
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
 
 from .classifier import FewShotClassifier
 from .data import FewShotDataArguments, load_fewshot_data
@@ -75,7 +75,7 @@ def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templ
 
 
 def prepare_output_dir(args: SweepArguments, settings: dict) -> Path:
-    """Resume the same sweep, start a new one, or refuse to mix in a different one (`toolkit.outputs.check_plan`)."""
+    """Resume the same sweep, start a new one, or refuse to mix in a different one (`finetune_toolkit.core.outputs.check_plan`)."""
     check_plan(args.output_dir, settings, args.overwrite_output_dir, "a different sweep", results=("runs", "predictions", *RESULT_FILES))
     output_dir = Path(args.output_dir)
     (output_dir / "runs").mkdir(parents=True, exist_ok=True)

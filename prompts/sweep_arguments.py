@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from toolkit.cli import require_at_least_one
-from toolkit.errors import UserError
-from toolkit.models import ModelArguments
+from finetune_toolkit.core.command_line import require_at_least_one
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.models import ModelArguments
 
 from .calibration import CONTENT_FREE_INPUTS
 from .run_types import FewShotConfig

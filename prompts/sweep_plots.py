@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.plotting import pyplot, save_figure
+from finetune_toolkit.core.plotting import pyplot, save_figure
 
 from .summary import summarise
 

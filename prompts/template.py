@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from toolkit.errors import UserError
-from toolkit.jsonio import loads_bounded
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.jsonio import loads_bounded
 
 from .tasks import BUILTIN_TEMPLATES
 from .verbalizer import Verbalizer

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.causal_lm import continuation_ids
-from toolkit.errors import UserError
+from finetune_toolkit.core.causal_lm import continuation_ids
+from finetune_toolkit.core.errors import UserError
 
 
 @dataclass

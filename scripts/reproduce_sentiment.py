@@ -6,7 +6,7 @@
 """
 
 from finetune_toolkit.commands.reproduce import main  # the same function as `finetune-toolkit reproduce`
-from toolkit.cli import run_script
+from finetune_toolkit.core.command_line import run_script
 
 if __name__ == "__main__":
     run_script(main)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 from helpers import load_script, sentiment_rows, write_rows
 
@@ -70,7 +70,7 @@ def test_an_unknown_method_is_refused(base_gpt2, labelled_files, tmp_path):
 
 
 def test_methods_compared_on_a_generation_task_by_rouge(base_gpt2, tmp_path):
-    from toolkit.metrics import generation_scores
+    from finetune_toolkit.core.metrics import generation_scores
 
     pytest.importorskip("rouge_score")
     rows = [{"prompt": f"Review: {row['text']}\nSentiment:", "completion": " " + ("positive" if row["label"] else "negative")}
@@ -83,8 +83,8 @@ def test_methods_compared_on_a_generation_task_by_rouge(base_gpt2, tmp_path):
     assert list(by_method) == ["zero_shot", "icl", "lora"] and all(row["metric"] == "rougeL" for row in result)
     assert len(by_method["icl"]["scores"]) == 3 and by_method["zero_shot"]["score_std"] is None
     # The zero-shot score is the scorer's ROUGE-L of the base model's greedy answers, computed here independently.
-    from toolkit.causal_lm import load_generator
-    from toolkit.generation import GenerationArguments, generate
+    from finetune_toolkit.core.causal_lm import load_generator
+    from finetune_toolkit.core.generation import GenerationArguments, generate
 
     model, tokenizer = load_generator(base_gpt2)
     answers = [texts[0] for texts in generate(model, tokenizer, [r["prompt"] for r in rows[80:]], GenerationArguments(max_new_tokens=3, stop=["\n"]))]

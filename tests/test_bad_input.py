@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 from helpers import ROOT, load_script, write_rows
 
@@ -201,8 +201,8 @@ def test_sdpa_and_eager_attention_give_the_same_scores(fewshot_gpt2):
     import torch
 
     from prompts.scoring import LabelScorer
-    from toolkit.causal_lm import load_generator
-    from toolkit.models import ModelArguments
+    from finetune_toolkit.core.causal_lm import load_generator
+    from finetune_toolkit.core.models import ModelArguments
 
     scores = []
     for kernel in ("sdpa", "eager"):
@@ -231,7 +231,7 @@ def test_census_findings_are_clean_errors(tiny_gpt2, fewshot_files, tmp_path):
 @pytest.mark.parametrize("depth, refused", [(100, False), (101, True), (5000, True), (200000, True)])
 def test_json_nesting_has_one_limit_on_every_python(depth, refused):
     """3.11 hits RecursionError on a few thousand levels and 3.12 parses them: our limit is 100 on both."""
-    from toolkit.jsonio import JSONTooDeep, loads_bounded
+    from finetune_toolkit.core.jsonio import JSONTooDeep, loads_bounded
 
     text = '{"prompt": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
     if refused:

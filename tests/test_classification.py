@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from toolkit.metrics import classification_scores
+from finetune_toolkit.core.metrics import classification_scores
 
 from helpers import fast_training_flags, load_script, sentiment_rows, write_rows
 
@@ -130,3 +130,24 @@ def test_micro_and_weighted_averages():
     # Supports 3, 2, 1; per-class F1 2/3, 1/2, 1.
     weighted = classification_scores(predictions, references, average="weighted")["f1"]
     assert weighted == pytest.approx((3 * 2 / 3 + 2 * 1 / 2 + 1 * 1) / 6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted", None, "binary"])
+def test_precision_recall_and_f1_equal_scikit_learns(seed, average):
+    """scikit-learn's definitions (zero_division=0), on random labels where some classes are never predicted."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(seed)
+    references = rng.integers(0, 4, 40)
+    predictions = np.where(rng.random(40) < 0.5, references, rng.integers(0, 3, 40))  # class 3 only by luck
+    if average == "binary":
+        references, predictions = references % 2, predictions % 2
+    scores = classification_scores(predictions.tolist(), references.tolist(), average=average)
+    labels = sorted(set(references.tolist()) | set(predictions.tolist())) if average != "binary" else None
+    precision, recall, f1, _ = precision_recall_fscore_support(references, predictions, average=average, labels=labels,
+                                                               zero_division=0)
+    assert scores["accuracy"] == pytest.approx(accuracy_score(references, predictions))
+    for name, expected in (("precision", precision), ("recall", recall), ("f1", f1)):
+        assert np.allclose(scores[name], expected), name

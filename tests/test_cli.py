@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 from finetune_toolkit.cli import COMMANDS
-from toolkit.errors import UserError
-from toolkit.progress import LogLines
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.progress import LogLines
 
 from helpers import ROOT, fast_training_flags, load_script
 
@@ -21,11 +21,26 @@ def run_module(*args, cwd=ROOT, env=None):
                           env=env or {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
 
 
+SUBCOMMANDS = ["classify", "lm", "generate", "fewshot", "compare", "emergence", "scaling", "reproduce", "demo", "env"]
+
+
 def test_help_lists_every_subcommand_with_its_purpose_and_version_prints_it():
     result = run_module("--help")
     assert result.returncode == 0
-    for name, (_, _, purpose) in COMMANDS.items():
-        assert f"  {name}" in result.stdout and purpose in result.stdout
+    listed = result.stdout.split("subcommands:\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split()[0] for line in listed] == SUBCOMMANDS
+    assert all(len(line.split(None, 1)[1]) > 20 for line in listed)  # each with a purpose, not just its name
+    import contextlib
+    import importlib
+
+    for name in SUBCOMMANDS:  # and each listed name is a command whose parser answers --help
+        printed, code = io.StringIO(), 0
+        with contextlib.redirect_stdout(printed):
+            try:
+                importlib.import_module(f"finetune_toolkit.commands.{COMMANDS[name][0]}").main(["--help"])
+            except SystemExit as done:  # argparse exits after printing the help
+                code = done.code
+        assert code == 0 and printed.getvalue().strip(), name
     version = run_module("--version")
     assert version.returncode == 0 and version.stdout.strip() == "finetune-toolkit 0.1.0"
 
@@ -89,25 +104,41 @@ def test_a_reporter_that_is_not_installed_is_refused_before_anything_is_written(
     assert not (tmp_path / "run").exists()
 
 
-def test_log_lines_print_every_tenth_of_the_work_and_every_minute(monkeypatch):
+def run_log_lines(monkeypatch, total: int, seconds_each: float, stop_at: int | None = None) -> list[str]:
+    """The lines `LogLines` prints for `total` items taking `seconds_each` on a fake clock (binary fractions: exact)."""
     clock = [0.0]
-    monkeypatch.setattr("toolkit.progress.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("finetune_toolkit.core.progress.time.monotonic", lambda: clock[0])
     stream = io.StringIO()
-    lines = LogLines(200, "scoring", "prompt", stream=stream)
-    for _ in range(200):
-        clock[0] += 0.1
+    lines = LogLines(total, "scoring", "prompt", stream=stream)
+    for _ in range(total if stop_at is None else stop_at):
+        clock[0] += seconds_each
         lines.update(1)
     lines.close()
-    printed = stream.getvalue().splitlines()
+    return stream.getvalue().splitlines()
+
+
+def test_log_lines_print_every_tenth_of_long_work(monkeypatch):
+    printed = run_log_lines(monkeypatch, 200, 0.25)  # 50 s: a tenth every 5 s
     assert len(printed) == 10  # at 20, 40, ..., 200 prompts; close() adds nothing new
-    assert printed[0] == "scoring: 20/200 prompt (10%), 10 prompt/s, about 0m18s left, 0m02s so far"
-    assert printed[-1].startswith("scoring: 200/200 prompt (100%), 10 prompt/s, took 0m20s")
-    stream = io.StringIO()
-    slow = LogLines(1000, "generating", "prompt", stream=stream)
-    for _ in range(3):
-        clock[0] += 61  # a minute per prompt: one line each, long before 10%
-        slow.update(1)
-    assert len(stream.getvalue().splitlines()) == 3
+    assert printed[0] == "scoring: 20/200 prompt (10%), 4 prompt/s, about 0m45s left, 0m05s so far"
+    assert printed[-1] == "scoring: 200/200 prompt (100%), 4 prompt/s, took 0m50s"
+
+
+def test_log_lines_print_one_line_for_short_work(monkeypatch):
+    assert run_log_lines(monkeypatch, 200, 1 / 64) == ["scoring: 200/200 prompt (100%), 64 prompt/s, took 0m03s"]
+
+
+def test_log_lines_wait_some_seconds_between_tenths(monkeypatch):
+    printed = run_log_lines(monkeypatch, 200, 1 / 16)  # 12.5 s: a tenth every 1.25 s, a line at most every 5 s
+    assert [line.split(",")[0] for line in printed] == ["scoring: 80/200 prompt (40%)", "scoring: 160/200 prompt (80%)",
+                                                        "scoring: 200/200 prompt (100%)"]
+
+
+def test_log_lines_print_every_minute_of_slow_work_and_always_a_final_line(monkeypatch):
+    printed = run_log_lines(monkeypatch, 1000, 61, stop_at=3)  # a minute per prompt: one line each, long before 10%
+    assert [line.split(",")[0] for line in printed] == ["scoring: 1/1000 prompt (0%)", "scoring: 2/1000 prompt (0%)",
+                                                        "scoring: 3/1000 prompt (0%)", "scoring: 3/1000 prompt (0%)"]
+    assert printed[-1].endswith("took 3m03s") and "so far" in printed[-2]
 
 
 def test_training_in_a_log_file_prints_progress_lines_with_the_loss(tiny_distilbert, sentiment_files, tmp_path, capsys):
@@ -115,8 +146,9 @@ def test_training_in_a_log_file_prints_progress_lines_with_the_loss(tiny_distilb
     load_script("finetune_classifier").main(["--model_name_or_path", tiny_distilbert, "--train_file", sentiment_files["train"],
                                              "--do_train", "--max_steps", "20", "--logging_steps", "5", "--print_metrics", "false", *flags])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("training: ")]
-    assert [line.split(",")[0] for line in lines] == [f"training: {step}/20 steps ({step * 5}%)" for step in range(2, 21, 2)]
-    assert "loss " in lines[-1] and "steps/s" in lines[-1]
+    # 20 tiny steps take a second or two: one line, the final one, with the last logged loss
+    assert len(lines) == 1 and lines[0].startswith("training: 20/20 steps (100%), loss ")
+    assert "steps/s" in lines[0] and ", took " in lines[0]
 
 
 @pytest.mark.slow
@@ -126,8 +158,13 @@ def test_the_wheel_works_outside_the_clone(tmp_path):
                    check=True, capture_output=True, cwd=tmp_path, timeout=600)
     (wheel,) = wheels.glob("finetune_toolkit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    top_level = {name.split("/")[0] for name in names if ".dist-info" not in name.split("/")[0]}
+    assert top_level == {"finetune", "prompts", "finetune_toolkit"}
+    (record,) = [name for name in names if name.endswith(".dist-info/top_level.txt")] or [None]
+    if record:
+        assert set(zipfile.ZipFile(wheel).read(record).decode().split()) == top_level
     assert "finetune/resources/movie_reviews_train.jsonl" in names
-    assert "toolkit/metric_modules/classification/classification.py" in names
+    assert "finetune_toolkit/core/metric_modules/classification/classification.py" in names
     assert any(name.endswith("entry_points.txt") for name in names)
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -137,8 +174,8 @@ def test_the_wheel_works_outside_the_clone(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, str(target / "bin" / "finetune-toolkit")]
-    where = subprocess.run([sys.executable, "-c", "import toolkit, finetune_toolkit, finetune.data as d; "
-                            "print(toolkit.__file__); print(d.movie_review_files()['train'])"],
+    where = subprocess.run([sys.executable, "-c", "import finetune_toolkit.core, finetune.data as d; "
+                            "print(finetune_toolkit.core.__file__); print(d.movie_review_files()['train'])"],
                            capture_output=True, text=True, cwd=elsewhere, env=env, check=True)
     assert all(line.startswith(str(target)) for line in where.stdout.splitlines())
     assert subprocess.run([*command, "--help"], capture_output=True, text=True, cwd=elsewhere, env=env).returncode == 0

@@ -5,7 +5,7 @@ import pytest
 from finetune.data import DataArguments, load_classification_data
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.template import load_template
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 from helpers import write_rows
 

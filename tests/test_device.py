@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from toolkit.generation import GenerationArguments, generate
+from finetune_toolkit.core.generation import GenerationArguments, generate
 from prompts.scoring import LabelScorer
-from toolkit.causal_lm import load_generator
+from finetune_toolkit.core.causal_lm import load_generator
 
 from helpers import ROOT, fast_training_flags, load_script
 
@@ -19,7 +19,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 
 def _device_in_subprocess(model: str, env: dict) -> str:
-    code = ("from toolkit.causal_lm import load_generator; from accelerate import PartialState; import sys\n"
+    code = ("from finetune_toolkit.core.causal_lm import load_generator; from accelerate import PartialState; import sys\n"
             "model, _ = load_generator(sys.argv[1]); print(model.device, PartialState().device)")
     result = subprocess.run([sys.executable, "-c", code, model], capture_output=True, text=True, cwd=ROOT,
                             env={**__import__("os").environ, **env}, timeout=300)
@@ -122,7 +122,7 @@ def test_bfloat16_scoring_agrees_with_float32_on_clear_predictions(fewshot_gpt2,
 @cuda
 def test_flash_attention_scores_equal_sdpa_when_installed(fewshot_gpt2):
     pytest.importorskip("flash_attn")
-    from toolkit.models import ModelArguments
+    from finetune_toolkit.core.models import ModelArguments
 
     prompts, scores = None, []
     for kernel in ("sdpa", "flash_attention_2"):

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from emergence_lab.measures import icl_positions, icl_score, induction_scores, repeated_random_tokens, token_losses
-from emergence_lab.tracking import phase_change_step
-from toolkit.errors import UserError
+from finetune_toolkit.emergence.measures import icl_positions, icl_score, induction_scores, repeated_random_tokens, token_losses
+from finetune_toolkit.emergence.tracking import phase_change_step
+from finetune_toolkit.core.errors import UserError
 
 from helpers import LM_CORPUS, load_script
 
@@ -204,7 +204,7 @@ def test_bad_experiment_options_are_refused(flags, message, tmp_path):
 
 
 def test_attention_only_models_have_no_mlp_weights_that_matter():
-    from emergence_lab.experiment import EmergenceArguments, build_model
+    from finetune_toolkit.emergence.experiment import EmergenceArguments, build_model
 
     model = build_model(2, EmergenceArguments(output_dir="unused", attention_only=True, n_embd=16, vocab_size=40, block_size=40))
     hidden = torch.randn(1, 3, 16)
@@ -215,7 +215,7 @@ def test_attention_only_models_have_no_mlp_weights_that_matter():
 # --- the mirage check: discontinuous and continuous metrics of the same predictions ---------------------------
 
 def test_token_edit_distance_by_hand():
-    from toolkit.metrics import token_edit_distance
+    from finetune_toolkit.core.metrics import token_edit_distance
 
     assert token_edit_distance([1, 2, 3], [1, 2, 3]) == 0
     assert token_edit_distance([1, 2, 3], [1, 3]) == 1  # one deletion
@@ -239,7 +239,7 @@ def test_continuous_scores_by_hand():
 def test_the_correct_answer_log_prob_is_the_models_log_probability_of_the_label_word(fewshot_gpt2):
     from prompts import FewShotClassifier, FewShotConfig, load_template
     from prompts.fewshot_metrics import continuous_scores
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     model, tokenizer = load_generator(fewshot_gpt2)
     template = load_template("sentiment")
@@ -255,12 +255,44 @@ def test_the_correct_answer_log_prob_is_the_models_log_probability_of_the_label_
     assert continuous_scores(result, labels)["correct_answer_log_prob"] == pytest.approx(expected, abs=1e-4)
 
 
+def zero_shot_measures_by_hand(model_dir: str, validation_file: str) -> dict:
+    """Mean log-probability of the correct label word, mean probability of the correct label among the labels, and
+    accuracy, 0-shot with the `sentiment` template: one forward pass per example and label word."""
+    from prompts import load_template
+    from finetune_toolkit.core.causal_lm import load_generator
+
+    model, tokenizer = load_generator(model_dir)
+    template = load_template("sentiment")
+    rows = [json.loads(line) for line in open(validation_file)]
+    log_prob_sum = prob_sum = correct = 0.0
+    for row in rows:
+        prompt_text = template.render_prompt({"text": row["text"]})
+        prompt = tokenizer(prompt_text)["input_ids"]
+        label_log_probs = []
+        for label in range(2):
+            word = tokenizer(prompt_text + " " + template.verbalizer.word(label))["input_ids"][len(prompt):]
+            with torch.no_grad():
+                log_probs = torch.log_softmax(model(input_ids=torch.tensor([prompt + word])).logits[0].float(), -1)
+            label_log_probs.append(sum(log_probs[len(prompt) - 1 + i, token].item() for i, token in enumerate(word)))
+        probabilities = torch.softmax(torch.tensor(label_log_probs), 0)
+        log_prob_sum += label_log_probs[row["label"]]
+        prob_sum += probabilities[row["label"]].item()
+        correct += int(probabilities.argmax().item() == row["label"])
+    return {"correct_answer_log_prob": log_prob_sum / len(rows), "correct_label_prob": prob_sum / len(rows),
+            "accuracy": correct / len(rows)}
+
+
 def test_a_sweep_over_model_sizes_reports_and_plots_both_kinds_of_metric(fewshot_gpt2, tiny_llama, fewshot_files, tmp_path):
     rows = load_script("fewshot").main(["--model_name_or_path", fewshot_gpt2, tiny_llama, "--train_file", fewshot_files["train"],
                                         "--validation_file", fewshot_files["validation"], "--shots", "0", "1",
                                         "--output_dir", str(tmp_path / "sweep")])
-    assert all("accuracy" in row and row["correct_answer_log_prob"] < 0 and 0 < row["correct_label_prob"] < 1 for row in rows)
     assert len({row["parameters"] for row in rows}) == 2 and {row["model"] for row in rows} == {fewshot_gpt2, tiny_llama}
+    for model_dir in (fewshot_gpt2, tiny_llama):  # the 0-shot row of each model against forward passes by hand
+        (row,) = [row for row in rows if row["model"] == model_dir and row["shots"] == 0 and not row["calibrated"]]
+        expected = zero_shot_measures_by_hand(model_dir, fewshot_files["validation"])
+        assert row["correct_answer_log_prob"] == pytest.approx(expected["correct_answer_log_prob"], abs=1e-4)
+        assert row["correct_label_prob"] == pytest.approx(expected["correct_label_prob"], abs=1e-5)
+        assert row["accuracy"] == pytest.approx(expected["accuracy"])
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     for entry in summary:  # what the plot draws: the mean over the runs of each model and shot count
         runs = [row for row in rows if row["model"] == entry["model"] and row["shots"] == entry["shots"]]
@@ -331,7 +363,7 @@ def test_an_experiment_killed_mid_training_resumes_to_the_same_records(tmp_path)
 def test_ablating_a_head_equals_zeroing_its_slice_of_the_output_projection_and_is_undone_after(gpt2):
     import copy
 
-    from emergence_lab.measures import ablate_heads
+    from finetune_toolkit.emergence.measures import ablate_heads
 
     ids = torch.randint(0, 300, (2, 12), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -352,7 +384,7 @@ def test_ablating_a_llama_head_zeroes_its_columns_of_o_proj(tiny_llama):
 
     from transformers import AutoModelForCausalLM
 
-    from emergence_lab.measures import ablate_heads
+    from finetune_toolkit.emergence.measures import ablate_heads
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
     ids = torch.randint(3, 100, (1, 10), generator=torch.Generator().manual_seed(1))

@@ -130,7 +130,7 @@ def test_a_half_written_checkpoint_is_ignored_and_never_loaded(uninterrupted, tm
 
 
 def test_resuming_from_an_incomplete_checkpoint_is_refused(tmp_path):
-    from toolkit.errors import UserError
+    from finetune_toolkit.core.errors import UserError
 
     (tmp_path / "checkpoint-3").mkdir()
     with pytest.raises(UserError, match="no readable trainer_state.json"):
@@ -195,8 +195,8 @@ def test_a_killed_sweep_finishes_only_the_remaining_runs_with_the_same_table(see
 def test_a_full_disk_gives_one_clear_error_and_keeps_the_previous_results(tmp_path, monkeypatch):
     import errno
 
-    from toolkit.errors import UserError
-    from toolkit.outputs import atomic_write_json
+    from finetune_toolkit.core.errors import UserError
+    from finetune_toolkit.core.outputs import atomic_write_json
 
     path = atomic_write_json(tmp_path / "results.json", {"accuracy": 0.9})
 
@@ -211,7 +211,7 @@ def test_a_full_disk_gives_one_clear_error_and_keeps_the_previous_results(tmp_pa
 
 
 def test_scripts_turn_a_full_disk_inside_the_trainer_into_one_line(tmp_path):
-    script = ("import errno, sys; sys.argv=['x']; from toolkit.cli import run_script\n"
+    script = ("import errno, sys; sys.argv=['x']; from finetune_toolkit.core.command_line import run_script\n"
               "def main(): raise OSError(errno.ENOSPC, 'No space left on device', '/out/model.safetensors')\n"
               "run_script(main)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
@@ -223,7 +223,7 @@ def test_scripts_turn_a_full_disk_inside_the_trainer_into_one_line(tmp_path):
 def test_trust_remote_code_is_off_by_default_and_warns_naming_the_repository(tiny_gpt2, caplog):
     import logging
 
-    from toolkit.models import ModelArguments, pretrained_kwargs
+    from finetune_toolkit.core.models import ModelArguments, pretrained_kwargs
 
     assert pretrained_kwargs(ModelArguments(tiny_gpt2), tiny_gpt2)["trust_remote_code"] is False
     with caplog.at_level(logging.WARNING):
@@ -240,7 +240,7 @@ def test_sweep_file_names_cannot_leave_the_output_directory(model, template):
 
 
 def test_atomic_writes_leave_files_readable_like_any_other(tmp_path):
-    from toolkit.outputs import atomic_write_json
+    from finetune_toolkit.core.outputs import atomic_write_json
 
     mask = os.umask(0o022)
     try:

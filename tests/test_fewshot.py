@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template
-from toolkit.causal_lm import load_generator
-from toolkit.errors import UserError
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.errors import UserError
 
 from helpers import needs_smollm, ROOT, load_script, write_rows
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from finetune.data import DataArguments, load_classification_data
 from prompts import PromptTemplate, Verbalizer, load_template
 from prompts.data import FewShotDataArguments, load_fewshot_data
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 VERBALIZER = Verbalizer({"negative": ["negative"], "positive": ["positive"]})
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

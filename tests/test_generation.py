@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from toolkit.generation import GenerationArguments, generate
-from toolkit.causal_lm import load_generator
-from toolkit.errors import UserError
+from finetune_toolkit.core.generation import GenerationArguments, generate
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.errors import UserError
 
 from helpers import load_script
 

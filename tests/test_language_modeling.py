@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 from helpers import LM_CORPUS, load_script
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 from helpers import load_script, sentiment_rows, write_rows
 
@@ -26,9 +26,9 @@ def pair_files(tmp_path_factory):
 
 
 def test_do_predict_writes_answers_in_test_order_and_their_scores(fewshot_gpt2, pair_files, tmp_path):
-    from toolkit.causal_lm import load_generator
-    from toolkit.generation import GenerationArguments, generate
-    from toolkit.metrics import generation_scores
+    from finetune_toolkit.core.causal_lm import load_generator
+    from finetune_toolkit.core.generation import GenerationArguments, generate
+    from finetune_toolkit.core.metrics import generation_scores
 
     output_dir = tmp_path / "run"
     metrics = load_script("finetune_lm").main(["--model_name_or_path", fewshot_gpt2, "--train_file", pair_files["train"],

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.errors import UserError
-from toolkit.model_names import resolve_model_name
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.model_names import resolve_model_name
 
 from helpers import needs_minilm, needs_smollm, load_script
 
@@ -41,7 +41,7 @@ def test_gguf_model_is_converted_once_and_cached_as_safetensors(tmp_path, monkey
         raise AssertionError("the GGUF file was converted again")
 
     with monkeypatch.context() as patch:
-        patch.setattr("toolkit.packaged.AutoModelForCausalLM.from_pretrained", no_second_conversion)
+        patch.setattr("finetune_toolkit.core.packaged.AutoModelForCausalLM.from_pretrained", no_second_conversion)
         assert Path(resolve_model_name("packaged:SmolLM2-135M-Instruct")) == first
 
     from transformers import AutoModelForCausalLM

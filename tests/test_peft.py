@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 from helpers import load_script, sentiment_rows, write_rows
 
@@ -36,7 +36,7 @@ def train_lm(model, files, output_dir, *extra):
 
 def zero_shot_accuracy(model_dir, labelled_file):
     from prompts import FewShotClassifier, FewShotConfig, load_template
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     model, tokenizer = load_generator(model_dir)
     rows = [json.loads(line) for line in Path(labelled_file).read_text().splitlines()]
@@ -187,7 +187,7 @@ def test_lora_learns_the_task_and_saves_only_the_adapter(lora_run, base_gpt2, in
 def test_adapter_merged_and_pipeline_give_the_same_logits(lora_run):
     from transformers import pipeline
 
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     output_dir, metrics = lora_run
     assert metrics["merged_model_dir"] == str(output_dir / "merged")
@@ -222,7 +222,7 @@ def test_prompt_tuning_trains_only_the_virtual_tokens(prompt_tuning_run):
 def test_the_scorer_puts_the_soft_prompt_before_every_prompt(prompt_tuning_run):
     """Label scores from the scorer's shared-prefix path equal a plain PeftModel forward pass, by hand."""
     from prompts.scoring import LabelScorer
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     output_dir, _ = prompt_tuning_run
     model, tokenizer = load_generator(str(output_dir))
@@ -240,8 +240,8 @@ def test_the_scorer_puts_the_soft_prompt_before_every_prompt(prompt_tuning_run):
 
 
 def test_generation_runs_through_the_soft_prompt(prompt_tuning_run):
-    from toolkit.generation import GenerationArguments, generate
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.generation import GenerationArguments, generate
+    from finetune_toolkit.core.causal_lm import load_generator
 
     output_dir, _ = prompt_tuning_run
     model, tokenizer = load_generator(str(output_dir))
@@ -318,7 +318,7 @@ def test_messages_without_a_chat_template_are_refused(fewshot_gpt2, tmp_path):
 def test_an_adapter_whose_base_model_is_missing_is_refused(lora_run, tmp_path):
     import shutil
 
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     output_dir, _ = lora_run
     copy = tmp_path / "adapter"

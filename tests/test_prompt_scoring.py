@@ -7,8 +7,8 @@ from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_tem
 from prompts.calibration import calibrate, content_free_probabilities
 from prompts.scoring import LabelScorer, common_prefix_length
 from prompts.verbalizer import continuation_ids
-from toolkit.causal_lm import load_generator
-from toolkit.errors import UserError
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.errors import UserError
 
 from helpers import FEWSHOT_CORPUS, sentencepiece_tokenizer
 

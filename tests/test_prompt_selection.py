@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from prompts import FewShotClassifier, FewShotConfig, LabelledExamples, load_template, selection
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 NAMES = ["a", "b", "c"]
 LABELS = [0] * 10 + [1] * 10 + [2] * 3
@@ -83,7 +83,7 @@ def test_nearest_by_encoder_embeddings_with_calibration_matches_the_uncached_pat
 
     import torch
 
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     model, tokenizer = load_generator(fewshot_gpt2)
     rows = [json.loads(line) for line in Path(fewshot_files["train"]).read_text().splitlines()]

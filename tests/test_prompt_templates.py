@@ -5,7 +5,7 @@ import json
 import pytest
 
 from prompts import PromptTemplate, Verbalizer, load_template
-from toolkit.errors import UserError
+from finetune_toolkit.core.errors import UserError
 
 DEMOS = [({"text": "Dull."}, 0), ({"text": "A gem."}, 1)]
 

@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from emergence_lab.addition import addition_splits, addition_tokenizer, answer_length, prompt_length
-from emergence_lab.answer_metrics import answer_log_probs, answer_scores, greedy_answers, sharpness
-from toolkit.errors import UserError
+from finetune_toolkit.emergence.addition import addition_splits, addition_tokenizer, answer_length, prompt_length
+from finetune_toolkit.emergence.answer_metrics import answer_log_probs, answer_scores, greedy_answers, sharpness
+from finetune_toolkit.core.errors import UserError
 
 from helpers import load_script
 
@@ -81,25 +81,51 @@ TINY = ["--sizes", "1x8", "1x16", "--max_steps", "4", "--batch_size", "8", "--he
         "--context_length", "9", "--head_width", "8"]
 
 
+def gpt2_parameters(vocab: int, positions: int, width: int, layers: int) -> int:
+    """GPT-2's parameter count by hand: token and position embeddings, per block two LayerNorms (2d each), attention
+    (3d x d + 3d, d x d + d) and MLP (4d x d + 4d, d x 4d + d), the final LayerNorm; the output layer is tied."""
+    return vocab * width + positions * width + layers * (12 * width**2 + 13 * width) + 2 * width
+
+
+def exact_match_by_generate(model_dir, heldout: torch.Tensor, prompt_tokens: int) -> float:
+    """Exact match of Transformers' own greedy generation from the saved model: independent of the toolkit's scorer."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    prompts, answers = heldout[:, :prompt_tokens], heldout[:, prompt_tokens:]
+    generated = model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=answers.shape[1],
+                               do_sample=False, pad_token_id=-1)[:, prompt_tokens:]
+    return (generated == answers).all(dim=1).float().mean().item()
+
+
 def test_the_ladder_writes_its_table_and_plot_and_reads_finished_sizes_back(tmp_path):
     argv = ["--output_dir", str(tmp_path / "ladder"), *TINY]
-    result = load_script("scaling").main(argv)
+    load_script("scaling").main(argv)
     written = json.loads((tmp_path / "ladder" / "scaling.json").read_text())
-    assert written == json.loads(json.dumps(result))
     assert (tmp_path / "ladder" / "scaling.png").stat().st_size > 0
     assert [row["size"] for row in written["models"]] == ["1x8", "1x16"]
-    assert written["models"][0]["parameters"] < written["models"][1]["parameters"]
+    # 13 symbols, 9 positions: 1x8 and 1x16 by hand
+    assert [row["parameters"] for row in written["models"]] == [gpt2_parameters(13, 9, 8, 1), gpt2_parameters(13, 9, 16, 1)] == [1064, 3664]
+    _, heldout = addition_splits(4 * 8, 20, 2, seed=0)
     for row in written["models"]:
-        for metric in ("exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob"):
-            assert metric in row
-    assert set(written["sharpness"]) == {"exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob"}
-    (tmp_path / "ladder" / "1x8" / "scaling_row.json").write_text(json.dumps({**written["models"][0], "exact_match": 0.5}))
+        assert row["exact_match"] == pytest.approx(exact_match_by_generate(tmp_path / "ladder" / row["size"], heldout, 6))
+    small, large = written["models"]
+    for metric, higher_is_better in (("exact_match", True), ("token_accuracy", True), ("token_edit_distance", False),
+                                     ("correct_answer_log_prob", True)):
+        rise = (large[metric] - small[metric]) * (1 if higher_is_better else -1)
+        # two sizes: all of the rise is in the one step between them, or there is no rise to measure
+        assert written["sharpness"][metric] == (1.0 if rise > 0 else None), metric
+    (tmp_path / "ladder" / "1x8" / "scaling_row.json").write_text(json.dumps({**small, "exact_match": 0.5}))
     again = load_script("scaling").main(argv)
     assert again["models"][0]["exact_match"] == 0.5  # read back, not trained again
     with pytest.raises(UserError, match="holds a ladder with other settings"):
         load_script("scaling").main(argv + ["--seed", "1"])
-    fresh = load_script("scaling").main(argv + ["--seed", "1", "--overwrite_output_dir"])
-    assert fresh["models"][0]["exact_match"] != 0.5 and fresh["settings"]["seed"] == 1
+    overwritten = load_script("scaling").main(argv + ["--seed", "1", "--overwrite_output_dir"])
+    elsewhere = load_script("scaling").main(["--output_dir", str(tmp_path / "fresh"), *TINY, "--seed", "1"])
+    timing = "train_seconds_this_run"
+    assert [{k: v for k, v in row.items() if k != timing} for row in overwritten["models"]] == \
+        [{k: v for k, v in row.items() if k != timing} for row in elsewhere["models"]]
+    assert overwritten["settings"]["seed"] == 1
 
 
 def test_a_trained_rung_loads_in_a_text_generation_pipeline(tmp_path):

@@ -13,8 +13,8 @@ from finetune.adapter_training import PeftArguments
 from finetune.classification import train_classifier
 from finetune.data import DataArguments
 from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args
-from toolkit.models import ModelArguments
+from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.core.models import ModelArguments
 
 SUMMARY_KEYS = ["eval_accuracy", "eval_f1", "eval_precision", "eval_recall", "predict_accuracy", "train_runtime", "train_samples_per_second",
                 "trainable_parameters"]

@@ -9,9 +9,9 @@ Writes comparison.md / comparison.json (accuracy, trainable parameters, training
 accuracy_vs_parameters.png, and each trained run under runs/<method>; rerunning the command resumes.
 """
 
-from adaptation.compare import TABLE_COLUMNS, CompareArguments, compare_methods
+from finetune_toolkit.adaptation.compare import TABLE_COLUMNS, CompareArguments, compare_methods
 from prompts.data import FewShotDataArguments
-from toolkit.cli import format_table, parse_args
+from finetune_toolkit.core.command_line import format_table, parse_args
 
 
 def main(argv=None) -> list[dict]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from finetune.classification import train_classifier
 from finetune.data import MOVIE_REVIEW_LABELS, DataArguments, movie_review_files
 from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args
-from toolkit.models import ModelArguments
+from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.core.models import ModelArguments
 
 PARTS = ("sentiment", "generation", "chat", "fewshot")
 EXAMPLES = [
@@ -71,11 +71,11 @@ def sentiment(demo: DemoArguments) -> dict:
 
 
 def generation(demo: DemoArguments) -> dict:
-    from toolkit.generation import GenerationArguments, generate
+    from finetune_toolkit.core.generation import GenerationArguments, generate
     from finetune.language_modeling import train_causal_lm
     from finetune.lm_data import LMDataArguments
     from finetune.scratch import build_gpt2
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.causal_lm import load_generator
 
     files = movie_review_files()
     texts = [json.loads(line)["text"] for line in Path(files["train"]).read_text(encoding="utf-8").splitlines()]
@@ -102,8 +102,8 @@ def generation(demo: DemoArguments) -> dict:
 
 
 def chat(demo: DemoArguments) -> str:
-    from toolkit.generation import GenerationArguments, generate
-    from toolkit.causal_lm import load_generator
+    from finetune_toolkit.core.generation import GenerationArguments, generate
+    from finetune_toolkit.core.causal_lm import load_generator
 
     print(f"\n== 3. Chat: {demo.chat_model} (the first run converts its GGUF weights, about 30 s)\n")
     model, tokenizer = load_generator(demo.chat_model)
@@ -135,7 +135,7 @@ def main(argv=None) -> dict:
     (demo,) = parse_args((DemoArguments,), argv)
     unknown = [part for part in demo.parts if part not in PARTS]
     if unknown:
-        from toolkit.errors import UserError
+        from finetune_toolkit.core.errors import UserError
 
         raise UserError(f"unknown demo part {unknown[0]!r}; choose from: {' '.join(PARTS)}")
     results = {}

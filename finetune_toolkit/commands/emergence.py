@@ -9,8 +9,8 @@ matching against steps), and per model icl_tracking.jsonl / icl_tracking.png / t
 rerunning the command resumes (finished models are read back, an interrupted one continues from its checkpoint).
 """
 
-from emergence_lab.experiment import EmergenceArguments, run_experiment
-from toolkit.cli import format_table, parse_args
+from finetune_toolkit.emergence.experiment import EmergenceArguments, run_experiment
+from finetune_toolkit.core.command_line import format_table, parse_args
 
 COLUMNS = ["layers", "parameters", "steps", "first_half_loss", "repeated_half_loss", "best_prefix_matching", "best_head",
            "icl_score", "phase_change_step", "induction_head"]

@@ -30,8 +30,8 @@ def environment_report() -> dict[str, str]:
     from accelerate import PartialState
     from huggingface_hub.constants import HF_HOME
 
-    from toolkit.device import execution_device
-    from toolkit.packaged import PACKAGED_MODELS, PREFIX, cache_dir, converted_dir
+    from finetune_toolkit.core.device import execution_device
+    from finetune_toolkit.core.packaged import PACKAGED_MODELS, PREFIX, cache_dir, converted_dir
 
     report = {"platform": platform.platform(), "python": sys.version.split()[0]}
     report.update({library: _version(library) for library in LIBRARIES})
@@ -63,7 +63,7 @@ def main(argv=None) -> dict[str, str]:
         print(__doc__.strip())
         return {}
     if argv:
-        from toolkit.errors import UserError
+        from finetune_toolkit.core.errors import UserError
 
         raise UserError(f"env takes no arguments, got {' '.join(argv)}")
     report = environment_report()

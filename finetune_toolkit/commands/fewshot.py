@@ -13,7 +13,7 @@ from accelerate import PartialState
 from prompts.data import FewShotDataArguments
 from prompts.summary import CONTINUOUS, summarise, summary_table_rows
 from prompts import SweepArguments, run_sweep
-from toolkit.cli import format_table, parse_args
+from finetune_toolkit.core.command_line import format_table, parse_args
 
 
 def main(argv=None) -> list[dict]:

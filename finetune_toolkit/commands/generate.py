@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.generation import GenerationArguments, generate, score_generated
-from toolkit.causal_lm import load_generator
-from toolkit.cli import format_table, parse_args
-from toolkit.errors import UserError
-from toolkit.jsonio import JSONTooDeep, loads_bounded
-from toolkit.metrics import load_generation_metric
-from toolkit.models import ModelArguments
-from toolkit.outputs import atomic_write_json, atomic_write_jsonl
+from finetune_toolkit.core.generation import GenerationArguments, generate, score_generated
+from finetune_toolkit.core.causal_lm import load_generator
+from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.jsonio import JSONTooDeep, loads_bounded
+from finetune_toolkit.core.metrics import load_generation_metric
+from finetune_toolkit.core.models import ModelArguments
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl
 
 
 @dataclass

@@ -14,18 +14,18 @@ and writes generated_predictions.jsonl and predict_results.json (ROUGE-1/2/L/Lsu
 generated length, tokens/s; the generation flags --max_new_tokens, --num_beams, --stop ... apply);
 --eval_with_generate adds the same scores to every evaluation (e.g. --metric_for_best_model rougeL).
 --track_icl records the ICL score and induction-head scores every --track_icl_steps steps (icl_tracking.jsonl,
-icl_tracking.png in --output_dir; see emergence_lab).
+icl_tracking.png in --output_dir; see finetune_toolkit.emergence).
 """
 
-from emergence_lab.tracking import TrackingArguments
+from finetune_toolkit.emergence.tracking import TrackingArguments
 from finetune.adapter_training import PeftArguments
 from finetune.language_modeling import train_causal_lm
 from finetune.lm_data import LMDataArguments
 from finetune.lm_predict import GenerateEvalArguments
 from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args
-from toolkit.generation import DecodingArguments
-from toolkit.models import ModelArguments, load_tokenizer
+from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.core.generation import DecodingArguments
+from finetune_toolkit.core.models import ModelArguments, load_tokenizer
 
 SUMMARY_KEYS = ["eval_before_training_perplexity", "eval_perplexity", "eval_loss", "eval_rougeL", "predict_rougeL", "predict_bleu",
                 "predict_exact_match", "train_runtime", "block_size", "trainable_parameters"]

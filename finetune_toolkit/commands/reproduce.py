@@ -15,9 +15,9 @@ from finetune.classification import train_classifier
 from finetune.data import DataArguments
 from finetune.presets import PRESETS, SST2_HUB, preset_flags
 from finetune.training import FinetuneTrainingArguments
-from toolkit.cli import format_table, parse_args
-from toolkit.errors import UserError
-from toolkit.models import ModelArguments
+from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.models import ModelArguments
 
 
 def _take_preset(argv: list[str]) -> tuple[str, list[str]]:

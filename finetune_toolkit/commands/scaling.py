@@ -8,8 +8,8 @@ Writes scaling.json (settings, one row per size, the sharpness of every measure)
 model, tokenizer and row go to <output_dir>/<size>/. Rerunning the command reads finished sizes back.
 """
 
-from emergence_lab.scaling import ScalingArguments, run_ladder
-from toolkit.cli import format_table, parse_args
+from finetune_toolkit.emergence.scaling import ScalingArguments, run_ladder
+from finetune_toolkit.core.command_line import format_table, parse_args
 
 COLUMNS = ["size", "parameters", "exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob",
            "train_seconds_this_run"]

@@ -1,0 +1,239 @@
+"""Text generation with any causal LM: batched with left padding, greedy/beam/sampling, stop strings, chat.
+
+    from finetune_toolkit.core.generation import GenerationArguments, generate
+    from .causal_lm import load_generator
+    model, tokenizer = load_generator("gpt2")
+    texts = generate(model, tokenizer, ["Once upon a time"], GenerationArguments(max_new_tokens=20))
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from transformers import set_seed
+
+from .adapter_loading import is_prompt_learning
+from .causal_lm import context_length, prepare_tokenizer
+from .command_line import require_at_least_one
+from .device import run_in_batches, to_device
+from .errors import UserError
+from .metrics import generation_scores
+from .progress import progress
+from .prompt_encoding import Prompt, as_chat, encode_prompts, is_chat, require_chat_template
+
+logger = logging.getLogger(__name__)
+# Prompts a batch when --batch_size is not given (a GPU's is halved until it fits).
+AUTO_GPU_BATCH, AUTO_CPU_BATCH = 256, 16
+
+
+@dataclass
+class DecodingArguments:
+    """How to decode (greedy by default, beams, sampling, lengths, stop strings, chat): the generation settings that
+    `finetune-toolkit lm --do_predict` shares with `finetune-toolkit generate`, where the seed is the training seed."""
+    max_new_tokens: int | None = field(default=None, metadata={"help": "New tokens per answer (default 64)."})
+    max_length: int | None = field(
+        default=None, metadata={"help": "Prompt plus new tokens, as in pipeline(); give this or --max_new_tokens."}
+    )
+    do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy or beam search."})
+    temperature: float | None = field(default=None, metadata={"help": "Sampling temperature (> 0)."})
+    top_k: int | None = field(default=None, metadata={"help": "Sample from the k most likely tokens."})
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling: smallest set with this total probability."})
+    repetition_penalty: float | None = field(default=None, metadata={"help": "> 1 discourages repeating tokens."})
+    num_beams: int = field(default=1, metadata={"help": "Beam search with this many beams (1: greedy or sampling)."})
+    num_return_sequences: int = field(default=1, metadata={"help": "Answers per prompt."})
+    stop: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Stop at this string (may repeat); the answer is cut before it. Escapes are read: --stop '\\n' "
+                  "stops at a newline.", "action": "extend"}
+    )
+    chat: bool = field(default=False, metadata={"help": "Wrap each prompt in the tokenizer's chat template as a user turn."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System message for --chat."})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Prompts generated together. Default: 256 on a GPU (halved on out-of-memory), 16 on a CPU."})
+    truncate_prompt: bool = field(
+        default=True, metadata={"help": "Cut over-long prompts from the left (with a warning); --no_truncate_prompt refuses them."}
+    )
+
+    def __post_init__(self):
+        if self.max_new_tokens is not None and self.max_length is not None:
+            raise UserError("give --max_new_tokens or --max_length, not both")
+        if self.max_new_tokens is None and self.max_length is None:
+            self.max_new_tokens = 64
+        require_at_least_one(self, "max_new_tokens", "max_length", "num_beams", "num_return_sequences", "batch_size")
+        sampling_only = [name for name in ("temperature", "top_k", "top_p") if getattr(self, name) is not None]
+        if sampling_only and not self.do_sample:
+            raise UserError(f"--{sampling_only[0]} only matters when sampling; add --do_sample or drop it")
+        if self.temperature is not None and self.temperature <= 0:
+            raise UserError("--temperature must be > 0 (for greedy decoding leave out --do_sample)")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UserError("--top_p must be in (0, 1]")
+        if not self.do_sample and self.num_return_sequences > self.num_beams:
+            raise UserError(
+                f"--num_return_sequences {self.num_return_sequences} needs --do_sample or at least as many --num_beams"
+            )
+        if self.system_prompt and not self.chat:
+            raise UserError("--system_prompt needs --chat")
+        if self.do_sample and self.num_beams > 1:
+            raise UserError("--num_beams with --do_sample is beam sampling, which this toolkit does not offer; drop one of them")
+        if any(stop == "" for stop in self.stop):
+            raise UserError('--stop needs a non-empty string (e.g. --stop "\\n" for one-line answers)')
+        self.stop = [unescape(stop) for stop in self.stop]
+
+
+@dataclass
+class GenerationArguments(DecodingArguments):
+    """How to decode: every flag of `finetune-toolkit generate` except the model and input/output."""
+
+    seed: int | None = field(default=None, metadata={"help": "Seed for reproducible sampling."})
+
+
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """Read the escapes people type in a shell, where `"\\n"` reaches the program as a backslash and an `n`: `\\n`,
+    `\\t`, `\\r` and `\\\\` become a newline, a tab, a carriage return and a backslash; anything else stays as written."""
+    return re.sub(r"\\([ntr\\])", lambda match: ESCAPES[match.group(1)], text)
+
+
+def chat_prompts(prompts: list[Prompt], args: DecodingArguments) -> list[Prompt]:
+    """With `--chat`, each plain-text prompt becomes one user turn (after `--system_prompt`); chats stay as they are."""
+    if not args.chat:
+        return list(prompts)
+    return [prompt if is_chat(prompt) else as_chat(prompt, args.system_prompt) for prompt in prompts]
+
+
+def _encode(tokenizer, model, prompts: list[Prompt], args: DecodingArguments) -> list[list[int]]:
+    """Token ids of each prompt (`encode_prompts`), cut from the left when prompt + answer exceed the context."""
+    if any(is_chat(prompt) for prompt in prompts):
+        require_chat_template(tokenizer, "--chat and chat prompts")
+    encoded = encode_prompts(tokenizer, prompts)
+    limit = context_length(model)
+    if limit is None:
+        return encoded
+    budget = limit - (args.max_new_tokens or 0) if args.max_length is None else min(limit, args.max_length) - 1
+    if budget < 1:
+        raise UserError(f"--max_new_tokens {args.max_new_tokens} leaves no room for a prompt in the model's {limit}-token context")
+    too_long = [i for i, ids in enumerate(encoded) if len(ids) > budget]
+    if too_long and not args.truncate_prompt:
+        raise UserError(
+            f"prompt {too_long[0] + 1} has {len(encoded[too_long[0]])} tokens, more than the {budget} that fit with the "
+            f"answer in the model's {limit}-token context; shorten it, lower --max_new_tokens, or drop --no_truncate_prompt"
+        )
+    if too_long:
+        logger.warning("%d prompt(s) longer than %d tokens were cut from the left", len(too_long), budget)
+    return [ids[-budget:] for ids in encoded]
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    """The text before the first occurrence of any stop string."""
+    positions = [text.find(stop) for stop in stops if stop and stop in text]
+    return text[: min(positions)] if positions else text
+
+
+@torch.inference_mode()
+def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments | None = None, streamer=None,
+             synced_gpus: bool = False) -> list[list[str]]:
+    """Continue each prompt (plain text or chat messages, encoded by `encode_prompts`); returns, for each prompt,
+    `num_return_sequences` generated texts (prompt excluded).
+
+    Prompts are sorted by length and generated in batches of `batch_size` with left padding (so
+    little padding is wasted), then returned in the input order. Stop strings end a sequence and
+    are cut from its text. A `streamer` (e.g. `TextStreamer`) prints tokens as they come: one prompt only.
+    `synced_gpus` keeps every process stepping until all are done (FSDP and DeepSpeed ZeRO-3 shard the weights,
+    so every forward pass needs every process); the batch size is then never shrunk.
+    """
+    args = args or GenerationArguments()
+    if not prompts:
+        return []
+    if streamer is not None and (len(prompts) > 1 or args.num_beams > 1 or args.num_return_sequences > 1):
+        raise UserError("streaming shows one answer as it is generated: use it with one prompt, --num_beams 1 and one sequence")
+    prepare_tokenizer(tokenizer, model)
+    encoded = _encode(tokenizer, model, chat_prompts(prompts, args), args)
+    if getattr(args, "seed", None) is not None:
+        set_seed(args.seed)
+    # max_length counts each prompt's own tokens (as in pipeline()), not its padded batch length.
+    budgets = [args.max_new_tokens or args.max_length - len(ids) for ids in encoded]
+    # Longest first: the first batch needs the most memory, so an automatic size that fits it fits the rest.
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    outputs: list[list[str]] = [[] for _ in prompts]
+    rows = args.batch_size or (AUTO_GPU_BATCH if model.device.type == "cuda" else AUTO_CPU_BATCH)
+    soft_prompt = is_prompt_learning(model)
+    if soft_prompt:
+        # peft puts the virtual tokens before the padding and ignores position ids, so a left-padded prompt
+        # would be read at shifted positions: generate prompt-tuned models one prompt at a time, unpadded.
+        rows = 1
+
+    bar = progress(len(prompts), "generating", "prompt", enabled=streamer is None)
+
+    def generate_batch(batch: list[int]) -> None:
+        inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+        inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
+        with warnings.catch_warnings():
+            if soft_prompt:  # see above: one unpadded prompt, whose positions are the default ones anyway
+                warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
+            generated = model.generate(
+                **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer,
+                streamer=streamer, **({"synced_gpus": True} if synced_gpus else {})
+            )
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()  # one copy back per batch
+        for row, tokens in enumerate(new_tokens):
+            prompt_index = batch[row // args.num_return_sequences]
+            text = tokenizer.decode(tokens[: budgets[prompt_index]], skip_special_tokens=True)
+            outputs[prompt_index].append(cut_at_stop(text, args.stop))
+        bar.update(len(batch))
+
+    run_in_batches(order, rows, generate_batch, shrink=args.batch_size is None and not synced_gpus)
+    bar.close()
+    return outputs
+
+
+def generate_across_processes(model, tokenizer, prompts: list[Prompt], args: GenerationArguments | None = None,
+                              synced_gpus: bool = False) -> list[list[str]]:
+    """`generate` with the prompts shared out between the processes `accelerate launch` started (a contiguous share
+    each) and the answers gathered back in prompt order on every process. One process: plain `generate`.
+    With `synced_gpus` (sharded weights) every process gets an equally long share, padded with repeats that are
+    dropped after gathering, so that all take the same number of steps."""
+    state = PartialState()
+    if state.num_processes == 1:
+        return generate(model, tokenizer, prompts, args, synced_gpus=synced_gpus)
+    indices = list(range(len(prompts)))
+    with state.split_between_processes(indices, apply_padding=synced_gpus) as mine:
+        answers = generate(model, tokenizer, [prompts[i] for i in mine], args, synced_gpus=synced_gpus) if mine else []
+    by_index = {}
+    for shard_indices, shard_answers in gather_object([(mine, answers)]):
+        for index, answer in zip(shard_indices, shard_answers):
+            by_index.setdefault(index, answer)
+    return [by_index[i] for i in indices]
+
+
+def score_generated(tokenizer, answers: list[str], references: list[str], seconds: float) -> dict[str, float]:
+    """`finetune_toolkit.core.metrics.generation_scores` of `answers` against `references`, with the mean generated length in
+    tokens (`gen_len`) and generation tokens/s over `seconds` of generating."""
+    lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in answers]
+    scores = generation_scores(answers, references)
+    scores.update(gen_len=sum(lengths) / len(lengths), generation_tokens_per_second=sum(lengths) / max(seconds, 1e-9))
+    return scores
+
+
+def _decoding_kwargs(args: GenerationArguments) -> dict:
+    kwargs = {
+        "do_sample": args.do_sample,
+        "num_beams": args.num_beams,
+        "num_return_sequences": args.num_return_sequences,
+    }
+    for name in ("temperature", "top_k", "top_p", "repetition_penalty"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    if not args.do_sample:
+        # Models ship sampling defaults in generation_config; greedy/beam must not warn about them.
+        kwargs.update(temperature=None, top_k=None, top_p=None)
+    if args.stop:
+        kwargs["stop_strings"] = args.stop
+    return kwargs
