@@ -25,7 +25,7 @@ from finetune_toolkit.core.device import run_in_batches, to_device
 from finetune_toolkit.core.fast_path import TOLERANCE, fast_path_problem
 from finetune_toolkit.core.progress import progress
 
-from .plain_scoring import continuation_log_probs
+from .plain_scoring import next_token_log_probs
 from .score_batching import auto_batch_rows, common_prefix_length
 from .scoring import LabelScorer
 
@@ -36,11 +36,7 @@ def plain_option_scores(model, requests: list[tuple[list[int], list[int]]]) -> l
     """The plain path: one unpadded forward pass per request; `(summed log-probability, greedy)` each."""
     results = []
     for context, continuation in requests:
-        ids = to_device(torch.tensor([context + continuation[:-1]], dtype=torch.long), model.device)
-        with torch.inference_mode():
-            logits = model(input_ids=ids).logits[0, -len(continuation):].float()
-        log_probs = torch.log_softmax(logits, dim=-1)
-        targets = torch.tensor(continuation, device=log_probs.device)
+        log_probs, targets = next_token_log_probs(model, context, continuation), torch.tensor(continuation)
         total = log_probs[torch.arange(len(continuation)), targets].sum().item()
         results.append((total, bool((log_probs.argmax(-1) == targets).all().item())))
     return results

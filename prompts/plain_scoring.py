@@ -13,12 +13,16 @@ from finetune_toolkit.core.device import to_device
 
 
 @torch.inference_mode()
-def continuation_log_probs(model, context: list[int], continuation: list[int]) -> torch.Tensor:
-    """Log-probability of each token of `continuation` after `context`: one forward pass over both, unpadded."""
+def next_token_log_probs(model, context: list[int], continuation: list[int]) -> torch.Tensor:
+    """`[len(continuation), vocab]`: the distribution before each token of `continuation` after `context`, from one
+    forward pass over both, unpadded."""
     ids = to_device(torch.tensor([context + continuation[:-1]], dtype=torch.long), model.device)
-    logits = model(input_ids=ids).logits[0, -len(continuation):].float()
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return log_probs[torch.arange(len(continuation)), torch.tensor(continuation, device=log_probs.device)].cpu()
+    return torch.log_softmax(model(input_ids=ids).logits[0, -len(continuation):].float(), dim=-1).cpu()
+
+
+def continuation_log_probs(model, context: list[int], continuation: list[int]) -> torch.Tensor:
+    """Log-probability of each token of `continuation` after `context`."""
+    return next_token_log_probs(model, context, continuation)[torch.arange(len(continuation)), torch.tensor(continuation)]
 
 
 def plain_label_scores(model, prompts: list[list[int]], continuations: list[list[list[int]]], reduction: str = "sum",

@@ -43,7 +43,8 @@ def test_generated_answers_map_to_labels_and_unmappable_ones_are_counted(fewshot
     model, tokenizer = load_generator(fewshot_gpt2)
     answers = [" Positive.", "negative, I think", "maybe", " positive"]
     # The model's answers are fixed here, so the mapping is checked against labels written by hand.
-    monkeypatch.setattr("prompts.classifier.generate", lambda model, tokenizer, prompts, args: [[a] for a in answers[:len(prompts)]])
+    monkeypatch.setattr("prompts.classifier.generate_across_processes",
+                        lambda model, tokenizer, prompts, args: [[a] for a in answers[:len(prompts)]])
     classifier = FewShotClassifier(model, tokenizer, load_template("sentiment"), None, FewShotConfig(mode="generate", max_new_tokens=3))
     result = classifier.predict(["a good film", "a dull plot", "the cast", "superb"])
     assert result.answers == answers

@@ -14,7 +14,7 @@ from finetune_toolkit.core.command_line import parse_args
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.file_checks import folder_problem, safetensors_problem
 
-from helpers import ROOT
+from helpers import ROOT, load_script
 
 
 def run_script(*args, cwd=ROOT):
@@ -51,20 +51,24 @@ def test_a_cut_weights_file_is_named_with_what_is_wrong(model_copy, tmp_path):
     assert not output.exists()
 
 
-def test_a_cut_tokenizer_file_is_named_with_what_is_wrong(model_copy, tmp_path):
+def test_a_cut_tokenizer_file_is_named_with_what_is_wrong(model_copy):
+    from finetune_toolkit.core.causal_lm import load_generator
+
     model = model_copy()
     cut(model / "tokenizer.json")
-    line = one_line_error(run_script("scripts/generate.py", "--model_name_or_path", str(model), "--prompt", "the cat"))
-    assert f"cannot read {model / 'tokenizer.json'}: it is not valid JSON" in line
+    with pytest.raises(UserError, match=f"^cannot read {model / 'tokenizer.json'}: it is not valid JSON"):
+        load_generator(str(model))
 
 
 def test_a_half_written_adapter_folder_is_named(tiny_gpt2, tmp_path):
+    from finetune_toolkit.core.causal_lm import load_generator
+
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": tiny_gpt2, "peft_type": "LORA",
                                                              "task_type": "CAUSAL_LM", "r": 4, "target_modules": ["c_attn"]}))
-    line = one_line_error(run_script("scripts/generate.py", "--model_name_or_path", str(adapter), "--prompt", "the cat"))
-    assert f"adapter folder {adapter} has adapter_config.json but no adapter_model.safetensors" in line
+    with pytest.raises(UserError, match=f"adapter folder {adapter} has adapter_config.json but no adapter_model.safetensors"):
+        load_generator(str(adapter))
 
 
 def test_a_checkpoint_with_a_cut_optimizer_file_is_refused_before_training(tiny_gpt2, tmp_path):
@@ -77,10 +81,10 @@ def test_a_checkpoint_with_a_cut_optimizer_file_is_refused_before_training(tiny_
     cut(checkpoint / "optimizer.pt")
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat\n" * 20)
-    line = one_line_error(run_script("scripts/finetune_lm.py", "--model_name_or_path", tiny_gpt2, "--train_file", str(corpus),
-                                     "--do_train", "--block_size", "16", "--resume_from_checkpoint", str(checkpoint),
-                                     "--output_dir", str(tmp_path / "run"), "--report_to", "none"))
-    assert f"cannot resume from {str(checkpoint)!r}: its file optimizer.pt cannot be read" in line
+    with pytest.raises(UserError, match=f"cannot resume from {str(checkpoint)!r}: its file optimizer.pt cannot be read"):
+        load_script("finetune_lm").main(["--model_name_or_path", tiny_gpt2, "--train_file", str(corpus), "--do_train",
+                                         "--block_size", "16", "--resume_from_checkpoint", str(checkpoint),
+                                         "--output_dir", str(tmp_path / "run"), "--report_to", "none"])
     assert not (tmp_path / "run").exists()
 
 

@@ -34,6 +34,9 @@ def _take_preset(argv: list[str]) -> tuple[str, list[str]]:
 
 def main(argv=None) -> dict:
     preset, rest = _take_preset(list(sys.argv[1:] if argv is None else argv))
+    if "-h" in rest or "--help" in rest:
+        print(f"--preset PRESET       the recipe to reproduce: {', '.join(PRESETS)} (default bert-sentiment); the flags "
+              "below override it\n")
     flags = preset_flags(preset)
     if not any(a.split("=")[0] in ("--train_file", "--validation_file", "--dataset_name") for a in rest):
         for key, value in SST2_HUB.items():

@@ -120,12 +120,12 @@ def load_model(auto_class, args: ModelArguments, new_head: bool = False, **kwarg
             if new_head:
                 return _load_with_new_head(auto_class, name, use_safetensors=not args.allow_pickle_weights or None, **common, **kwargs)
             return auto_class.from_pretrained(name, use_safetensors=not args.allow_pickle_weights or None, **common, **kwargs)
-        except ValueError as error:
-            if "Unrecognized configuration class" in str(error):
+        except ValueError:
+            config = _local_config(name)
+            if config is not None and type(config) not in auto_class._model_mapping:  # noqa: SLF001 - the auto class's own table
                 task = "text generation (a decoder such as gpt2)" if "CausalLM" in auto_class.__name__ else auto_class.__name__
-                model_type = getattr(getattr(error, "config", None), "model_type", None) or _model_type(name)
                 raise UserError(
-                    f"model {args.model_name_or_path!r} ({model_type}) cannot be used for {task}; choose a model of that kind"
+                    f"model {args.model_name_or_path!r} ({config.model_type}) cannot be used for {task}; choose a model of that kind"
                 ) from None
             raise
         except OSError as error:
@@ -181,11 +181,12 @@ def align_pad_token(model, tokenizer) -> None:
         generation_config.pad_token_id = tokenizer.pad_token_id
 
 
-def _model_type(name: str) -> str:
+def _local_config(name: str):
+    """The model's config from the local cache or directory, or None when it cannot be read."""
     try:
-        return AutoConfig.from_pretrained(name, local_files_only=True).model_type
-    except Exception:  # only for the message
-        return "unknown type"
+        return AutoConfig.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError):
+        return None
 
 
 def _only_pickle_weights(name: str, error: OSError) -> bool:
