@@ -29,8 +29,13 @@ def canonical(name: str) -> str:
 
 
 def sources_from_reports(directory: Path) -> dict[str, str]:
-    """name -> 'wheel', 'sdist' or 'local' (this project, editable), from pip's reports."""
+    """name -> 'wheel', 'sdist' or 'local' (this project, editable), from pip's reports, and 'wheel' for what the
+    `*-wheels.txt` lists hold (`uv pip freeze` after a `uv pip install --no-build`, which installs wheels only)."""
     sources = {}
+    for listing in sorted(directory.glob("*-wheels.txt")):
+        for line in listing.read_text().splitlines():
+            if "==" in line:
+                sources[canonical(line.split("==")[0].strip())] = "wheel"
     for report in sorted(directory.glob("*.json")):
         for item in json.loads(report.read_text())["install"]:
             info = item["download_info"]
