@@ -165,7 +165,7 @@ def load_errors_as_user_errors(name: str, what: str = "model") -> Iterator[None]
         folder = _local_folder(name)
         problem = folder_problem(folder) if folder else None
         if problem:
-            raise UserError(f"{problem}; save it again, or point to another {what} directory") from None
+            raise UserError(f"{problem}; save it again, or point to another directory") from None
         cause = hub_cause(error)
         if cause is not None:
             raise hub_error(name, cause, what) from None
