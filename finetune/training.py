@@ -28,6 +28,7 @@ from finetune_toolkit.core.progress import ProgressLogCallback
 
 from .adapter_training import PeftArguments, save_merged, trainable_parameters
 from .checkpoints import last_complete_checkpoint, resume_point
+from .scoring_trainer import ScoringTrainer
 
 
 @dataclass
@@ -189,32 +190,6 @@ class RunParts:
     evaluation_scores: Callable[[Trainer], dict] | None = None
     after_training: Callable[[Trainer], None] | None = None
     predict: Callable[[Trainer], dict] | None = None
-
-
-class ScoringTrainer(Trainer):
-    """The `Trainer` of every run. Its every evaluation also computes `evaluation_scores(trainer)` once (on every
-    process, which share the work) and adds them, prefixed like the loss, to the evaluation's metrics before they are
-    logged: so they reach the reporters, `--metric_for_best_model` and the checkpoint choice, as `compute_metrics`'
-    would. Its evaluation loss is the same under any number of processes."""
-
-    def __init__(self, *args, evaluation_scores: Callable[[Trainer], dict] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.evaluation_scores = evaluation_scores
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not model.training:
-            # Evaluation: each batch's own mean loss. Given the token count, Transformers (5.x) also multiplies an
-            # evaluation loss by the number of processes, so that under `accelerate launch` eval_loss came out twice
-            # as large with two processes as with one.
-            num_items_in_batch = None
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
-
-    def evaluation_loop(self, *args, **kwargs):
-        output = super().evaluation_loop(*args, **kwargs)
-        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
-        if self.evaluation_scores is not None and prefix.startswith("eval"):
-            output.metrics.update({f"{prefix}_{name}": value for name, value in self.evaluation_scores(self).items()})
-        return output
 
 
 def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunParts, peft_args: PeftArguments | None = None) -> dict:
