@@ -12,45 +12,42 @@
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 
-from finetune_toolkit.core.causal_lm import context_length
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.generation import GenerationArguments, generate_across_processes
-from finetune_toolkit.core.prompt_encoding import encode_prompts
 
-from . import selection
 from .calibration import calibrate, content_free_probabilities, label_probabilities
 from .data import LabelledExamples
+from .prompt_builder import PromptBuilder, as_fields
 from .run_types import FewShotConfig, FewShotPredictions
 from .scoring import LabelScorer
 from .template import PromptTemplate
 
-logger = logging.getLogger(__name__)
+# Answer length in generate mode when none is given: label words are short.
+DEFAULT_ANSWER_TOKENS = 8
 
 
 class FewShotClassifier:
     """Few-shot classification by label log-probability (or by generating and mapping an answer)."""
 
     def __init__(self, model, tokenizer, template: PromptTemplate, pool: LabelledExamples | None, config: FewShotConfig):
+        if template.kind != "classification":
+            raise UserError(f"template {template.name!r} is a {template.kind} template; FewShotClassifier needs a classification one "
+                            "(use MultipleChoicePredictor or AnswerGenerator, or finetune-toolkit fewshot, which picks by type)")
         self.model, self.tokenizer, self.template, self.pool, self.config = model, tokenizer, template, pool, config
-        if config.shots > 0 or config.selection == "indices":
-            if pool is None or len(pool) == 0:
-                raise UserError("few-shot prompts need a demonstration pool; pass --train_file (or a dataset with a train split)")
-        self.max_length = context_length(model)
+        self.prompts = PromptBuilder(model, tokenizer, template, pool, config)
         if config.mode == "score":
             self.continuations = template.verbalizer.token_ids(tokenizer, template.label_context, template.target_delimiter)
             single = self._single_token_mode()
             self.scorer = LabelScorer(model, self.continuations, reduction="mean" if config.label_scoring == "mean" else "sum",
                                       batch_size=config.batch_size, single_token=single, reuse_prefix=config.reuse_prefix,
                                       progress=config.progress)
-            self.reserved_answer_tokens = self.scorer.max_continuation_length()
+            self.prompts.reserved_answer_tokens = self.scorer.max_continuation_length()
         else:
-            self.reserved_answer_tokens = config.max_new_tokens
+            self.prompts.reserved_answer_tokens = config.max_new_tokens or DEFAULT_ANSWER_TOKENS
 
     def _single_token_mode(self) -> bool:
         mode, names = self.config.label_scoring, self.template.verbalizer.label_names
@@ -70,65 +67,22 @@ class FewShotClassifier:
                 owner[ids[0]] = label
         return True
 
-    # -- demonstrations -------------------------------------------------------------------------
+    # -- demonstrations and prompts (prompts.prompt_builder) --------------------------------------
 
     def demonstrations_for(self, queries: list[dict]) -> list[list[int]]:
         """Pool indices of each query's demonstrations, in prompt order (`selection.demonstrations_for`)."""
-        return selection.demonstrations_for(queries, self.pool, self.template.fields, self.template.verbalizer.label_names,
-                                            self.config.demonstration_choice)
-
-    # -- prompts --------------------------------------------------------------------------------
+        return self.prompts.demonstrations_for(queries)
 
     def render(self, query: dict, demonstrations: list[int]) -> str:
         """The prompt for one query with the given pool demonstrations."""
-        demos = [(self.pool.fields[i], self.pool.labels[i]) for i in demonstrations]
-        return self.template.render_prompt(query, demos)
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        return encode_prompts(self.tokenizer, texts)
-
-    def _render_within_context(self, queries: list[dict], demonstrations: list[list[int]]) -> tuple[list[str], list[list[int]], list[list[int]]]:
-        """Render and tokenize every prompt; drop the oldest demonstrations of prompts too long for the model."""
-        contexts: dict[tuple, str] = {}  # demonstrations -> their rendered text, shared by the prompts that use them
-        texts = []
-        for query, chosen in zip(queries, demonstrations):
-            key = tuple(chosen)
-            if key not in contexts:
-                contexts[key] = self.template.render_context([(self.pool.fields[i], self.pool.labels[i]) for i in chosen])
-            texts.append(contexts[key] + self.template.render_query(query))
-        ids = self._encode(texts)
-        if self.max_length is None:
-            return texts, ids, demonstrations
-        limit = self.max_length - self.reserved_answer_tokens
-        dropped = Counter()
-        demonstrations = list(demonstrations)
-        for i, query in enumerate(queries):
-            while len(ids[i]) > limit:
-                if not demonstrations[i]:
-                    raise UserError(
-                        f"example {i + 1} alone is {len(ids[i])} tokens, more than the model's context of {self.max_length} "
-                        f"minus {self.reserved_answer_tokens} for the label; shorten it or remove it (the query is never cut)"
-                    )
-                demonstrations[i] = demonstrations[i][1:]
-                dropped[i] += 1
-                texts[i] = self.render(query, demonstrations[i])
-                ids[i] = self._encode([texts[i]])[0]
-        if dropped:
-            logger.warning(
-                "dropped the oldest demonstrations of %d of %d prompts (%d in all, at most %d from one prompt) to fit the "
-                "model's %d-token context", len(dropped), len(queries), sum(dropped.values()), max(dropped.values()), self.max_length,
-            )
-        return texts, ids, demonstrations
+        return self.prompts.render(query, demonstrations)
 
     # -- prediction -----------------------------------------------------------------------------
 
     def predict(self, queries) -> FewShotPredictions:
         """Predict labels for a list of texts, a list of field dicts, or a `LabelledExamples`."""
-        queries = self._as_fields(queries)
-        if not queries:
-            raise UserError("nothing to classify: the evaluation data is empty")
-        demonstrations = self.demonstrations_for(queries)
-        texts, ids, demonstrations = self._render_within_context(queries, demonstrations)
+        queries = as_fields(self.template, queries)
+        texts, ids, demonstrations = self.prompts.build(queries)
         if self.config.mode == "generate":
             return self._generate(texts, demonstrations)
         groups = [tuple(d) for d in demonstrations]
@@ -139,7 +93,7 @@ class FewShotClassifier:
                 content_free[group] = range(len(prompts), len(prompts) + len(self.config.content_free_inputs))
                 cf_texts = [self.render({name: value for name in self.template.fields}, list(group))
                             for value in self.config.content_free_inputs]
-                prompts += self._encode(cf_texts)
+                prompts += self.prompts.encode(cf_texts)
                 prompt_groups += [group] * len(cf_texts)
         log_scores = self._score_across_processes(prompts, prompt_groups)
         probabilities = label_probabilities(log_scores[: len(queries)])
@@ -172,26 +126,8 @@ class FewShotClassifier:
                 log_scores[indices] = torch.tensor(rows, dtype=log_scores.dtype)
         return log_scores
 
-    def _as_fields(self, queries) -> list[dict]:
-        if isinstance(queries, LabelledExamples):
-            return queries.fields
-        if isinstance(queries, str):
-            queries = [queries]
-        if hasattr(queries, "column_names"):  # a datasets.Dataset whose columns are the template's fields
-            queries = list(queries)
-        fields = self.template.fields
-        out = []
-        for query in queries:
-            if isinstance(query, str):
-                if len(fields) != 1:
-                    raise UserError(f"template {self.template.name!r} needs the fields {', '.join(fields)}; pass dicts, not strings")
-                out.append({fields[0]: query})
-            else:
-                out.append(dict(query))
-        return out
-
     def _generate(self, texts: list[str], demonstrations: list[list[int]]) -> FewShotPredictions:
-        args = GenerationArguments(max_new_tokens=self.config.max_new_tokens, stop=["\n"], chat=self.config.chat,
+        args = GenerationArguments(max_new_tokens=self.config.max_new_tokens or DEFAULT_ANSWER_TOKENS, stop=["\n"], chat=self.config.chat,
                                    batch_size=self.config.batch_size)
         answers = [outputs[0] for outputs in generate_across_processes(self.model, self.tokenizer, texts, args)]
         predictions = [self.template.verbalizer.label_for_answer(answer) for answer in answers]
@@ -202,4 +138,5 @@ class FewShotClassifier:
             answer_tokens=[self.tokenizer(answer.strip(), add_special_tokens=False)["input_ids"] for answer in answers],
             label_word_tokens=[self.tokenizer(verbalizer.word(label), add_special_tokens=False)["input_ids"]
                                for label in range(verbalizer.num_labels)],
+            label_words=[verbalizer.word(label) for label in range(verbalizer.num_labels)],
         )

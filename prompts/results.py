@@ -11,10 +11,11 @@ from pathlib import Path
 from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_text
 
 from .fewshot_metrics import continuous_scores, fewshot_scores
-from .sweep_plots import plot_accuracy_vs_model_size, plot_accuracy_vs_shots
+from .sweep_plots import plot_metric_vs_model_size, plot_metric_vs_shots
 from .summary import summarise
 
-RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png")
+RESULT_FILES = ("results.csv", "results.json", "summary.json", "accuracy_vs_shots.png", "accuracy_vs_model_size.png",
+                "exact_match_vs_shots.png", "exact_match_vs_model_size.png")
 
 def run_rows(base: dict, result, labels: list[int], label_names: list[str]) -> list[dict]:
     """The table rows of one run: `base` (model, shots, timing, ...) with its scores, uncalibrated and calibrated."""
@@ -45,15 +46,20 @@ def prediction_rows(result, labels: list[int]) -> list[dict]:
 
 
 def result_rows(runs: list, records: dict) -> list[dict]:
-    """The table's rows: each finished run's rows with its selection and seed, in sweep order."""
-    rows = []
+    """The table's rows: each finished run's rows with its selection and seed, in sweep order. A zero-shot run has
+    no demonstrations to select, so it is one record for every seed and selection and reported once, with
+    selection "none" and no seed."""
+    rows, reported = [], set()
     for run in runs:
-        if run.key in records:
-            rows += [{**row, "selection": run.selection, "seed": run.seed} for row in records[run.key]["rows"]]
+        if run.key in records and run.key not in reported:
+            reported.add(run.key)
+            shared = run.shots == 0 and run.selection != "indices"
+            selection, seed = ("none", None) if shared else (run.selection, run.seed)
+            rows += [{**row, "selection": selection, "seed": seed} for row in records[run.key]["rows"]]
     return rows
 
 
-COLUMNS = ("model", "parameters", "template", "selection", "shots", "seed", "calibrated", "accuracy", "macro_f1")
+COLUMNS = ("model", "parameters", "template", "type", "selection", "shots", "seed", "calibrated")
 
 
 def write_results(output_dir: Path, rows: list[dict], plots: bool = False) -> None:
@@ -70,6 +76,7 @@ def write_results(output_dir: Path, rows: list[dict], plots: bool = False) -> No
     atomic_write_json(output_dir / "results.json", rows)
     atomic_write_json(output_dir / "summary.json", summarise(rows))
     if plots:
-        plot_accuracy_vs_shots(rows, output_dir / "accuracy_vs_shots.png")
+        metric = "exact_match" if rows[0].get("type") == "generation" else "accuracy"
+        plot_metric_vs_shots(rows, output_dir / f"{metric}_vs_shots.png", metric)
         if len({row["model"] for row in rows}) > 1:
-            plot_accuracy_vs_model_size(rows, output_dir / "accuracy_vs_model_size.png")
+            plot_metric_vs_model_size(rows, output_dir / f"{metric}_vs_model_size.png", metric)

@@ -30,7 +30,8 @@ class FewShotConfig:
     batch_size: int | None = None  # None: chosen automatically (see prompts.scoring.auto_batch_rows)
     reuse_prefix: bool = True
     embedding_model: str | None = None
-    max_new_tokens: int = 8
+    max_new_tokens: int | None = None  # None: 8 for a label (generate mode), the template's for a generation template
+    stop: list[str] | None = None  # None: the template's (generation templates)
     chat: bool = False
     progress: bool = True
 
@@ -73,6 +74,7 @@ class FewShotPredictions:
     label_log_probs: list[list[float]] | None = None
     answer_tokens: list[list[int]] | None = None
     label_word_tokens: list[list[int]] | None = None
+    label_words: list[str] | None = None
 
     @property
     def unmappable(self) -> int:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import statistics
 
 GROUP_BY = ("model", "parameters", "template", "selection", "shots", "calibrated")
-# The continuous ("mirage") metrics of prompts.fewshot_metrics.continuous_scores, summarised when present.
-CONTINUOUS = ("correct_answer_log_prob", "correct_label_prob", "token_edit_distance", "exact_match")
+# Every metric a row can carry, in table order: classification, multiple choice, generation (prompts.fewshot_metrics).
+METRICS = ("accuracy", "accuracy_norm", "macro_f1", "exact_match", "correct_answer_log_prob", "correct_label_prob",
+           "correct_option_prob", "brier_score", "token_edit_distance", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")
+# The continuous ("mirage") metrics, plotted beside the discontinuous ones; lower is better for the last two.
+CONTINUOUS = ("correct_answer_log_prob", "correct_label_prob", "correct_option_prob", "token_edit_distance", "brier_score")
+LOWER_IS_BETTER = ("token_edit_distance", "brier_score")
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One entry per model/template/selection/shots/calibration: accuracy, macro F1 and the continuous metrics,
-    mean and std over seeds."""
+    """One entry per model/template/selection/shots/calibration: every metric the rows carry, mean and std over seeds."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[name] for name in GROUP_BY), []).append(row)
@@ -19,7 +22,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     for key, members in groups.items():
         entry = dict(zip(GROUP_BY, key))
         entry["seeds"] = len(members)
-        for metric in ("accuracy", "macro_f1", *CONTINUOUS):
+        for metric in METRICS:
             values = [m[metric] for m in members if m.get(metric) is not None]
             if not values:
                 continue
@@ -29,13 +32,16 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def metrics_present(summary: list[dict]) -> list[str]:
+    """The metrics that some summary entry has, in table order."""
+    return [name for name in METRICS if any(f"{name}_mean" in entry for entry in summary)]
+
+
 def summary_table_rows(summary: list[dict]) -> list[dict]:
-    """Rows for printing: accuracy and macro F1 as 'mean ± std'."""
+    """Rows for printing: every metric as 'mean ± std' (the std over seeds; 0-shot runs have one)."""
     return [
         {"model": s["model"], "template": s["template"], "selection": s["selection"], "shots": s["shots"],
          "calibrated": "yes" if s["calibrated"] else "no", "seeds": s["seeds"],
-         "accuracy": f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f}",
-         "macro_f1": f"{s['macro_f1_mean']:.4f} ± {s['macro_f1_std']:.4f}",
-         **{name: f"{s[name + '_mean']:.4f} ± {s[name + '_std']:.4f}" for name in CONTINUOUS if name + "_mean" in s}}
+         **{name: f"{s[name + '_mean']:.4f} ± {s[name + '_std']:.4f}" for name in METRICS if name + "_mean" in s}}
         for s in summary
     ]

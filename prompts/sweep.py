@@ -26,9 +26,9 @@ from finetune_toolkit.core.models import ModelArguments
 from finetune_toolkit.core.jsonio import loads_bounded
 from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
 
-from .classifier import FewShotClassifier
 from .data import FewShotDataArguments, load_fewshot_data
-from .results import RESULT_FILES, prediction_rows, result_rows, run_rows, write_results
+from .results import RESULT_FILES, result_rows, write_results
+from .run_kinds import PRIMARY_METRIC, RUNS
 from .selection import choose
 from .sweep_arguments import SweepArguments
 from .template import load_template
@@ -93,6 +93,7 @@ def _read_json(path: Path):
 def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dict]:
     """Run every pending run of the sweep; return all rows (finished earlier or now) in sweep order."""
     templates = {name: load_template(name).with_instruction(args.instruction) for name in args.template}
+    check_kinds(args, templates)
     need_pool = any(s > 0 for s in args.shots) or "indices" in args.selection
     data = {name: load_fewshot_data(data_args, template, need_pool) for name, template in templates.items()}
     check_demonstrations(args, templates, data)
@@ -112,6 +113,28 @@ def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dic
         raise
 
 
+def check_kinds(args: SweepArguments, templates: dict) -> None:
+    """Refuse, before any data or model is loaded, options that do not apply to the templates' kind of task."""
+    kinds = {template.kind for template in templates.values()}
+    if len(kinds) > 1:
+        raise UserError(f"the templates are of different types ({', '.join(sorted(kinds))}), whose results have different "
+                        "metrics; sweep one type at a time")
+    (kind,) = kinds
+    if kind == "classification":
+        if args.stop is not None:
+            raise UserError("--stop applies to generation templates (type: generation); drop it")
+        return
+    if args.calibrate:
+        raise UserError(f"--calibrate applies to classification templates (a fixed label set), not to {kind}; drop it")
+    if args.mode != "score":
+        raise UserError(f"--mode generate maps generated text to a fixed label set; a {kind} template has none, drop it")
+    if kind == "multiple_choice" and (args.stop is not None or args.max_new_tokens is not None):
+        raise UserError("--stop and --max_new_tokens apply to generation; a multiple_choice template scores its options")
+    for option, bad in (("selection", "balanced"), ("ordering", "grouped")):
+        if bad in ([args.ordering] if option == "ordering" else args.selection):
+            raise UserError(f"--{option} {bad} works with a fixed label set; a {kind} template has none: choose another --{option}")
+
+
 def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> None:
     """Refuse, before any model is loaded, shot counts the pool cannot supply for some run."""
     for name, template in templates.items():
@@ -125,35 +148,37 @@ def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> N
                 if run.shots > len(pool):
                     raise UserError(f"{run.shots} demonstrations asked for, but the pool has {len(pool)} examples; lower --shots")
                 continue
-            choose(run.selection, pool.labels, run.shots, run.seed, template.verbalizer.label_names, args.demonstration_indices)
+            names = template.verbalizer.label_names if template.verbalizer else None
+            choose(run.selection, pool.labels, run.shots, run.seed, names, args.demonstration_indices)
 
 
 def _run_pending(args, templates, data, settings, output_dir, is_main_process: bool) -> list[dict]:
     runs = plan(args)
+    distinct = list({run.key: run for run in runs}.values())  # a zero-shot run serves every seed and selection
     records = {run.key: _read_json(output_dir / "runs" / f"{run.key}.json") for run in runs}
     records = {key: record for key, record in records.items() if record and record.get("settings") == _run_settings(settings, key)}
-    done = sum(run.key in records for run in runs)
+    done = sum(run.key in records for run in distinct)
     if done:
-        logger.warning("resuming: %d of %d runs already in %s", done, len(runs), output_dir)
-    bar = tqdm(total=len(runs), initial=done, desc="sweep", unit="run", disable=None if is_main_process else True)
+        logger.warning("resuming: %d of %d runs already in %s", done, len(distinct), output_dir)
+    bar = tqdm(total=len(distinct), initial=done, desc="sweep", unit="run", disable=None if is_main_process else True)
     try:
         for model_name in args.model_name_or_path:
-            pending = [run for run in runs if run.model == model_name and run.key not in records]
+            pending = [run for run in distinct if run.model == model_name and run.key not in records]
             if not pending:
                 continue
             model, tokenizer = load_generator(ModelArguments(model_name, attn_implementation=args.attn_implementation), args.dtype)
             parameters = sum(p.numel() for p in model.parameters())
             for run in pending:
-                if run.key not in records:  # a zero-shot record may have been written for another seed meanwhile
-                    records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
-                                                args, output_dir, _run_settings(settings, run.key), is_main_process)
-                    if is_main_process:
-                        write_results(output_dir, result_rows(runs, records))
-                        if bar.disable:  # not a terminal: one line per finished run instead of a bar
-                            row = records[run.key]["rows"][-1]
-                            finished = sum(other.key in records for other in runs)
-                            print(f"run {finished}/{len(runs)} done: {run.key}: accuracy {row['accuracy']:.4f}"
-                                  f"{' (calibrated)' if row['calibrated'] else ''} in {row['seconds']:.1f} s", file=sys.stderr)
+                records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
+                                            args, output_dir, _run_settings(settings, run.key), is_main_process)
+                if is_main_process:
+                    write_results(output_dir, result_rows(runs, records))
+                    if bar.disable:  # not a terminal: one line per finished run instead of a bar
+                        row = records[run.key]["rows"][-1]
+                        finished = sum(other.key in records for other in distinct)
+                        metric = PRIMARY_METRIC[templates[run.template].kind]
+                        print(f"run {finished}/{len(distinct)} done: {run.key}: {metric} {row[metric]:.4f}"
+                              f"{' (calibrated)' if row['calibrated'] else ''} in {row['seconds']:.1f} s", file=sys.stderr)
                 bar.update(1)
             del model
     finally:
@@ -173,14 +198,13 @@ def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: 
     pool, evaluation = data
     config = args.config_for(run.shots, run.seed, run.selection, progress=is_main_process)
     start = time.perf_counter()
-    result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
+    score_rows, predictions, example_prompt = RUNS[template.kind](model, tokenizer, template, pool, evaluation, config)
     seconds = time.perf_counter() - start
-    base = {"model": run.model, "parameters": parameters, "template": run.template, "shots": run.shots,
+    base = {"model": run.model, "parameters": parameters, "template": run.template, "type": template.kind, "shots": run.shots,
             "examples": len(evaluation), "seconds": round(seconds, 3),
             "examples_per_second": round(len(evaluation) / seconds, 3)}
-    rows = run_rows(base, result, evaluation.labels, template.verbalizer.label_names)
-    predictions = prediction_rows(result, evaluation.labels)
-    record = {"settings": settings, "rows": rows, "example_prompt": result.example_prompt}
+    rows = [{**base, **row} for row in score_rows]
+    record = {"settings": settings, "rows": rows, "example_prompt": example_prompt}
     if is_main_process:
         atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
         atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished

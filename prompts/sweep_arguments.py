@@ -6,11 +6,14 @@ from dataclasses import dataclass, field, fields
 
 from finetune_toolkit.core.command_line import require_at_least_one
 from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.generation import unescape
 from finetune_toolkit.core.models import ModelArguments
 
 from .calibration import CONTENT_FREE_INPUTS
 from .run_types import FewShotConfig
 from .selection import ORDERINGS, SELECTIONS
+from .tasks import BUILTIN_TEMPLATES
+from .template import check_stop
 
 
 @dataclass
@@ -20,7 +23,8 @@ class SweepArguments:
         default_factory=list, metadata={"help": "Causal LM(s): Hub names, local directories or packaged:NAME.", "nargs": "+"})
     template: list[str] = field(
         default_factory=lambda: ["sentiment"],
-        metadata={"help": "Built-in template (sentiment, topic, question-type, entailment) or .yaml/.json file(s).", "nargs": "+"})
+        metadata={"help": f"Built-in template ({', '.join(BUILTIN_TEMPLATES)}) or .yaml/.json file(s) of one type "
+                  "(classification, multiple_choice or generation).", "nargs": "+"})
     instruction: str | None = field(default=None, metadata={"help": "Replace the template's instruction (text before the demonstrations)."})
     shots: list[int] = field(default_factory=lambda: [0, 1, 4, 8], metadata={"help": "Numbers of demonstrations.", "nargs": "+"})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds for demonstration selection.", "nargs": "+"})
@@ -38,7 +42,12 @@ class SweepArguments:
     label_scoring: str = field(
         default="auto", metadata={"help": "auto (single-token when every label word is one token, else sum), single, sum or mean."})
     mode: str = field(default="score", metadata={"help": "score: label log-probabilities; generate: generate an answer and map it."})
-    max_new_tokens: int = field(default=8, metadata={"help": "Answer length in generate mode."})
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Answer length in tokens: generate mode (default 8), or a generation template's "
+                                "max_new_tokens (its own by default)."})
+    stop: list[str] | None = field(
+        default=None, metadata={"help": "Generation templates: stop strings instead of the template's (escapes read: "
+                                "--stop '\\n').", "nargs": "+"})
     chat: bool = field(default=False, metadata={"help": "Generate mode: wrap the prompt in the model's chat template."})
     batch_size: int | None = field(
         default=None, metadata={"help": "Prompts per forward pass. Default: chosen automatically, the largest that fits the GPU "
@@ -60,6 +69,8 @@ class SweepArguments:
             if not getattr(self, name):
                 raise UserError(f"--{name} needs at least one value")
         self.shots = list(dict.fromkeys(self.shots))
+        if self.stop is not None:
+            self.stop = check_stop([unescape(stop) for stop in self.stop], "--stop")
         # FewShotConfig checks every per-run option once (shots, batch size, selection, ordering, scoring, mode).
         for selection in self.selection:
             self.config_for(min(self.shots), self.seeds[0], selection)

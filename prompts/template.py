@@ -10,14 +10,15 @@
 The query format is the demonstration cut just before `{label}`; the whitespace before `{label}` (the
 "target delimiter", usually one space) belongs to the label's continuation, so that byte-level BPE
 tokenizers score " positive" as one token, as lm-evaluation-harness does. `{{` and `}}` are literal
-braces. Nothing in a template or a field value is ever evaluated: `{text.__class__}` is an error, and
-values are inserted verbatim, never re-parsed.
+braces; nothing in a template or a field value is ever evaluated (`prompts.template_format`).
+
+Three kinds of task share the format (`type:` in a template file): `classification` (a fixed label set, the default),
+`multiple_choice` (each row brings its options) and `generation` (a reference text, generated and compared).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,79 +28,46 @@ from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
 
 from .tasks import BUILTIN_TEMPLATES
+from .template_format import parse_format, substitute
 from .verbalizer import Verbalizer
 
 LABEL = "label"
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-TEMPLATE_KEYS = ("name", "instruction", "demonstration", "separator", "labels")
-
-
-def parse_format(text: str, where: str) -> list[str | tuple[str]]:
-    """Split a format string into literal strings and `(field_name,)` tuples; refuse anything but plain names."""
-    if not isinstance(text, str):
-        raise UserError(f"{where} must be a string, got {type(text).__name__}")
-    parts: list[str | tuple[str]] = []
-    literal, position = [], 0
-    for match in _TOKEN.finditer(text):
-        literal.append(text[position:match.start()])
-        position = match.end()
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            literal.append(token[0])
-        elif token in ("{", "}"):
-            raise UserError(
-                f"{where} has an unbalanced {token!r} at character {match.start() + 1}; write {token * 2} for a literal brace"
-            )
-        else:
-            name = match.group(1)
-            if not _NAME.match(name):
-                raise UserError(
-                    f"{where}: {token} is not a field; fields are plain names such as {{text}} "
-                    "(no attributes, indexes, conversions or format specs)"
-                )
-            parts.append("".join(literal))
-            parts.append((name,))
-            literal = []
-    parts.append("".join(literal) + text[position:])
-    return [part for part in parts if part != ""]
-
-
-def substitute(parts: list[str | tuple[str]], values: dict[str, Any], where: str) -> str:
-    """Fill the fields of a parsed format with `values`; a missing or non-text value is an error naming the field."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        (name,) = part
-        if name not in values:
-            raise UserError(f"{where} needs the field {name!r}, which the data lacks; rename a column or pass --text_columns")
-        value = values[name]
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise UserError(f"field {name!r} must be text, got {type(value).__name__} ({str(value)[:40]!r})")
-        out.append(str(value))
-    return "".join(out)
+KINDS = ("classification", "multiple_choice", "generation")
+TEMPLATE_KEYS = ("name", "type", "instruction", "demonstration", "separator", "labels", "choices_column", "stop",
+                 "max_new_tokens", "ignore_case", "ignore_punctuation")
+DEFAULT_STOP = ("\n",)
+DEFAULT_MAX_NEW_TOKENS = 32
 
 
 @dataclass
 class PromptTemplate:
-    """How a few-shot prompt is laid out.
+    """How a few-shot prompt is laid out, and what kind of answer follows it.
 
-    demonstration: one solved example, e.g. "Review: {text}\\nSentiment: {label}"; `{label}` appears once.
-    verbalizer: label names (in label-id order) and the words that stand for them.
+    demonstration: one solved example, e.g. "Review: {text}\\nSentiment: {label}"; `{label}` appears once, last.
+    kind: what `{label}` stands for. `classification`: a label of the verbalizer (its first word is shown);
+        `multiple_choice`: the right one of the row's own options (`choices_column`), each option scored as the
+        continuation of the prompt; `generation`: a reference text, generated greedily until a `stop` string.
+    verbalizer: label names (in label-id order) and their words (classification only).
     instruction: text put before the demonstrations (optional).
     separator: between the instruction, the demonstrations and the query.
+    stop, max_new_tokens, ignore_case, ignore_punctuation: how answers are generated and compared (generation only).
     """
     demonstration: str
-    verbalizer: Verbalizer
+    verbalizer: Verbalizer | None = None
     instruction: str = ""
     separator: str = "\n\n"
     name: str = "custom"
+    kind: str = "classification"
+    choices_column: str | None = None
+    stop: list[str] | None = None
+    max_new_tokens: int | None = None
+    ignore_case: bool = False
+    ignore_punctuation: bool = False
     fields: list[str] = field(init=False)
 
     def __post_init__(self):
         where = f"template {self.name!r}"
+        self._check_kind(where)
         parts = parse_format(self.demonstration, f"{where} demonstration")
         names = [part[0] for part in parts if isinstance(part, tuple)]
         if names.count(LABEL) != 1:
@@ -116,10 +84,31 @@ class PromptTemplate:
         self.fields = [name for name in dict.fromkeys(names) if name != LABEL]
         if not self.fields:
             raise UserError(f"{where}: the demonstration has no input field such as {{text}}")
+        if self.choices_column in self.fields:
+            raise UserError(f"{where}: the options ({{{self.choices_column}}}) are scored, not shown; take them out of the demonstration")
         if any(isinstance(part, tuple) for part in self._tail):
             raise UserError(f"{where}: {{label}} must be the last field of the demonstration")
         self._instruction = self._literal(self.instruction, "instruction")
         self._separator = self._literal(self.separator, "separator")
+
+    def _check_kind(self, where: str) -> None:
+        if self.kind not in KINDS:
+            raise UserError(f"{where}: unknown type {self.kind!r}; choose from: {', '.join(KINDS)}")
+        if (self.kind == "classification") != (self.verbalizer is not None):
+            raise UserError(f"{where}: a {self.kind} template " + ("needs 'labels' (label -> words)" if self.kind == "classification"
+                            else "takes no 'labels': its answers come from the data"))
+        if (self.kind == "multiple_choice") != (self.choices_column is not None):
+            raise UserError(f"{where}: " + ("a multiple_choice template needs 'choices_column: NAME', the column of each row's options"
+                            if self.kind == "multiple_choice" else "'choices_column' belongs to multiple_choice templates"))
+        generation_only = [name for name in ("stop", "max_new_tokens") if getattr(self, name) is not None]
+        generation_only += [name for name in ("ignore_case", "ignore_punctuation") if getattr(self, name)]
+        if generation_only and self.kind != "generation":
+            raise UserError(f"{where}: {generation_only[0]!r} belongs to generation templates (type: generation)")
+        if self.kind == "generation":
+            self.stop = check_stop(list(DEFAULT_STOP) if self.stop is None else self.stop, f"{where} 'stop'")
+            self.max_new_tokens = DEFAULT_MAX_NEW_TOKENS if self.max_new_tokens is None else self.max_new_tokens
+            if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+                raise UserError(f"{where}: 'max_new_tokens' must be a whole number >= 1, got {self.max_new_tokens!r}")
 
     def _literal(self, text: str, what: str) -> str:
         parts = parse_format(text, f"template {self.name!r} {what}")
@@ -157,16 +146,24 @@ class PromptTemplate:
         """The query part: the demonstration format up to (not including) the label and its delimiter."""
         return substitute(self._query, values, f"template {self.name!r}")
 
-    def render_demonstration(self, values: dict[str, Any], label: int) -> str:
-        """One solved example, with the label's first verbalizer word."""
-        word = self.verbalizer.word(label)
-        return self.render_query(values) + self.target_delimiter + word + self.text_after_label
+    def answer_text(self, values: dict[str, Any], label) -> str:
+        """What a demonstration shows for its answer: the label's first word (classification), the right option
+        (multiple choice: `label` is its index in the row's options) or the reference text (generation)."""
+        if self.kind == "classification":
+            return self.verbalizer.word(label)
+        if self.kind == "multiple_choice":
+            return values[self.choices_column][label]
+        return str(label)
 
-    def render_prompt(self, values: dict[str, Any], demonstrations: list[tuple[dict[str, Any], int]] = ()) -> str:
-        """The full prompt: instruction, demonstrations (`(values, label_id)` pairs) and the query, separated."""
+    def render_demonstration(self, values: dict[str, Any], label) -> str:
+        """One solved example: the query, the target delimiter and the answer (`answer_text`)."""
+        return self.render_query(values) + self.target_delimiter + self.answer_text(values, label) + self.text_after_label
+
+    def render_prompt(self, values: dict[str, Any], demonstrations: list[tuple[dict[str, Any], Any]] = ()) -> str:
+        """The full prompt: instruction, demonstrations (`(values, label)` pairs) and the query, separated."""
         return self.render_context(demonstrations) + self.render_query(values)
 
-    def render_context(self, demonstrations: list[tuple[dict[str, Any], int]] = ()) -> str:
+    def render_context(self, demonstrations: list[tuple[dict[str, Any], Any]] = ()) -> str:
         """Everything before the query: instruction and demonstrations, each followed by the separator.
 
         Prompts that share demonstrations share this text, so it can be rendered once for all of them.
@@ -179,38 +176,65 @@ class PromptTemplate:
         """A copy with another instruction (None keeps this one)."""
         if instruction is None:
             return self
-        return PromptTemplate(self.demonstration, self.verbalizer, instruction, self.separator, self.name)
+        return replace(self, instruction=instruction)
 
     def to_dict(self) -> dict:
         """The template as a plain dict, the shape `load_template` reads from YAML/JSON."""
-        return {"name": self.name, "instruction": self.instruction, "demonstration": self.demonstration,
-                "separator": self.separator, "labels": dict(self.verbalizer.words)}
+        spec = {"name": self.name, "type": self.kind, "instruction": self.instruction, "demonstration": self.demonstration,
+                "separator": self.separator}
+        if self.kind == "classification":
+            spec["labels"] = dict(self.verbalizer.words)
+        if self.kind == "multiple_choice":
+            spec["choices_column"] = self.choices_column
+        if self.kind == "generation":
+            spec.update(stop=list(self.stop), max_new_tokens=self.max_new_tokens, ignore_case=self.ignore_case,
+                        ignore_punctuation=self.ignore_punctuation)
+        return spec
 
     @classmethod
     def from_dict(cls, spec: Any, source: str) -> PromptTemplate:
-        """Build a template from a dict with keys demonstration, labels and optionally instruction, separator, name."""
+        """Build a template from a dict: demonstration, type (default classification) and the keys of that type."""
         if not isinstance(spec, dict):
-            raise UserError(f"template file {source!r} must hold a mapping with keys demonstration and labels")
+            raise UserError(f"template file {source!r} must hold a mapping with the key demonstration (and labels, or type)")
         unknown = sorted(set(map(str, spec)) - set(TEMPLATE_KEYS))
         if unknown:
             raise UserError(f"template file {source!r}: unknown key {unknown[0]!r}; allowed: {', '.join(TEMPLATE_KEYS)}")
-        for key in ("demonstration", "labels"):
+        kind = spec.get("type", "classification")
+        required = ("demonstration", "labels") if kind == "classification" else ("demonstration",)
+        for key in required:
             if key not in spec:
                 raise UserError(f"template file {source!r} lacks the key {key!r}")
-        for key in ("name", "instruction", "demonstration", "separator"):
+        for key in ("name", "type", "instruction", "demonstration", "separator", "choices_column"):
             if key in spec and not isinstance(spec[key], str):
                 raise UserError(f"template file {source!r}: {key!r} must be a string")
+        for key in ("ignore_case", "ignore_punctuation"):
+            if key in spec and not isinstance(spec[key], bool):
+                raise UserError(f"template file {source!r}: {key!r} must be true or false")
         return cls(
             demonstration=spec["demonstration"],
-            verbalizer=Verbalizer.from_spec(spec["labels"], source),
+            verbalizer=Verbalizer.from_spec(spec["labels"], source) if "labels" in spec else None,
             instruction=spec.get("instruction", ""),
             separator=spec.get("separator", "\n\n"),
             name=spec.get("name", Path(source).stem),
+            kind=kind, choices_column=spec.get("choices_column"), stop=spec.get("stop"),
+            max_new_tokens=spec.get("max_new_tokens"), ignore_case=spec.get("ignore_case", False),
+            ignore_punctuation=spec.get("ignore_punctuation", False),
         )
 
 
+def check_stop(stop: Any, where: str) -> list[str]:
+    """A list of stop strings: non-empty, each a non-empty string."""
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise UserError(f"{where} must be a list of strings, e.g. ['\\n']")
+    if not stop:
+        raise UserError(f"{where} is empty; give at least one stop string, e.g. ['\\n'] for one-line answers")
+    if any(s == "" for s in stop):
+        raise UserError(f"{where} has an empty stop string, which would stop before the first token; remove it")
+    return list(stop)
+
+
 def load_template(name_or_path: str | PromptTemplate) -> PromptTemplate:
-    """A built-in template by name (`sentiment`, `topic`, `question-type`, `entailment`) or one from a .yaml/.json file."""
+    """A built-in template by name (see `prompts.tasks.BUILTIN_TEMPLATES`) or one from a .yaml/.json file."""
     if isinstance(name_or_path, PromptTemplate):
         return name_or_path
     if name_or_path in BUILTIN_TEMPLATES:

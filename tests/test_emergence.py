@@ -231,8 +231,8 @@ def test_continuous_scores_by_hand():
                                 label_log_probs=[[-3.0, -1.0], [-2.0, -4.0]], calibrated_probabilities=[[0.5, 0.5], [0.3, 0.7]])
     assert continuous_scores(scored, [1, 1]) == pytest.approx({"correct_answer_log_prob": -2.5, "correct_label_prob": 0.6})
     assert continuous_scores(scored, [1, 1], calibrated=True) == pytest.approx({"correct_label_prob": 0.6})
-    generated = FewShotPredictions(predictions=[1, -1], probabilities=None, demonstrations=[[], []],
-                                   answer_tokens=[[5], [5, 9, 9]], label_word_tokens=[[4], [5]])
+    generated = FewShotPredictions(predictions=[1, -1], probabilities=None, demonstrations=[[], []], answers=[" good", "good!!"],
+                                   answer_tokens=[[5], [5, 9, 9]], label_word_tokens=[[4], [5]], label_words=["bad", "good"])
     assert continuous_scores(generated, [1, 0]) == pytest.approx({"token_edit_distance": 1.5, "exact_match": 0.5})
 
 

@@ -70,7 +70,9 @@ def _table(output_dir):
 
 def test_sweep_writes_one_row_per_run_with_the_promised_columns(fewshot_gpt2, fewshot_files, tmp_path, capsys):
     rows = fewshot.main(_sweep_args(fewshot_gpt2, fewshot_files, tmp_path / "sweep"))
-    assert len(rows) == 2 * 2 * 2  # shots x seeds x calibrated
+    assert len(rows) == (1 + 2) * 2  # (0-shot once, 2-shot x 2 seeds) x calibrated
+    zero_shot = [row for row in rows if row["shots"] == 0]
+    assert [(row["seed"], row["selection"]) for row in zero_shot] == [(None, "none")] * 2  # one run, reported once
     table = _table(tmp_path / "sweep")
     for column in ("model", "shots", "seed", "template", "selection", "calibrated", "accuracy", "macro_f1",
                    "recall_negative", "recall_positive"):
@@ -90,7 +92,7 @@ def test_resumed_sweep_runs_only_what_is_missing_and_gives_the_same_table(fewsho
     (resumed / "results.csv").unlink()
     with caplog.at_level(logging.WARNING):
         fewshot.main(_sweep_args(fewshot_gpt2, fewshot_files, resumed))  # ... finished by the full command
-    assert "resuming: 3 of 4 runs already" in caplog.text
+    assert "resuming: 2 of 3 runs already" in caplog.text
     assert _table(resumed) == _table(tmp_path / "full")
 
 

@@ -64,9 +64,19 @@ def test_rouge_lsum_reads_newlines_as_sentence_boundaries():
     assert scores["rougeL"] == pytest.approx(100 * 3 / 5)  # LCS "b c d" (or "a b"... the longest is 3) of 5 and 5 tokens
 
 
-def test_exact_match_normalises_whitespace_only():
+def test_exact_match_ignores_surrounding_whitespace_only():
     scores = generation_scores([" Paris ", "the  capital\nis Rome", "paris"], ["Paris", "the capital is Rome", "Paris"])
-    assert scores["exact_match"] == pytest.approx(2 / 3)  # case still counts
+    assert scores["exact_match"] == pytest.approx(1 / 3)  # inner whitespace and case still count
+
+
+def test_exact_match_options_by_hand():
+    from finetune_toolkit.core.metrics import exact_match
+
+    predictions, references = [" Paris.", "PARIS", "Rome!", " 42\n"], ["Paris", "paris", "Rome", "42"]
+    assert exact_match(predictions, references) == pytest.approx(1 / 4)  # only " 42\n" -> "42"
+    assert exact_match(predictions, references, ignore_case=True) == pytest.approx(2 / 4)
+    assert exact_match(predictions, references, ignore_punctuation=True) == pytest.approx(3 / 4)
+    assert exact_match(predictions, references, ignore_case=True, ignore_punctuation=True) == pytest.approx(1.0)
 
 
 def test_empty_references_are_refused():

@@ -1,4 +1,5 @@
-"""Few-shot in-context classification with causal LMs: a sweep over models, shots, seeds, templates and selection.
+"""Few-shot in-context learning with causal LMs: a sweep over models, shots, seeds, templates and selection, for
+classification, multiple-choice and generation templates.
 
     finetune-toolkit fewshot --model_name_or_path packaged:SmolLM2-135M-Instruct --template sentiment \\
         --train_file train.jsonl --validation_file test.jsonl --shots 0 1 4 8 --num_seeds 5 --calibrate \\
@@ -11,7 +12,7 @@ to --output_dir; rerunning the same command resumes. A .json/.yaml config file w
 from accelerate import PartialState
 
 from prompts.data import FewShotDataArguments
-from prompts.summary import CONTINUOUS, summarise, summary_table_rows
+from prompts.summary import metrics_present, summarise, summary_table_rows
 from prompts import SweepArguments, run_sweep
 from finetune_toolkit.core.command_line import format_table, parse_args
 
@@ -21,9 +22,11 @@ def main(argv=None) -> list[dict]:
     rows = run_sweep(sweep, data)
     if not PartialState().is_main_process:
         return rows
-    table = summary_table_rows(summarise(rows))
-    continuous = [name for name in CONTINUOUS if any(name in row for row in table)]
-    print(format_table(table, ["model", "template", "selection", "shots", "calibrated", "seeds", "accuracy", "macro_f1", *continuous]))
-    print(f"results: {sweep.output_dir}/results.csv, plots: {sweep.output_dir}/accuracy_vs_shots.png")
+    summary = summarise(rows)
+    metrics = metrics_present(summary)
+    print(format_table(summary_table_rows(summary), ["model", "template", "selection", "shots", "calibrated", "seeds", *metrics]))
+    plot = "exact_match_vs_shots.png" if rows and rows[0].get("type") == "generation" else "accuracy_vs_shots.png"
+    print(f"results: {sweep.output_dir}/results.csv, per-example predictions: {sweep.output_dir}/predictions/, "
+          f"plots: {sweep.output_dir}/{plot}")
     return rows
 

@@ -90,3 +90,23 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
+
+
+def map_across_processes(work: Callable[[list], list], items: list, pad: bool = False) -> list:
+    """`work(items)` (a list of results, one per item), with the items shared out between the processes
+    `accelerate launch` started, a contiguous share each, and the results gathered back in item order on every
+    process. One process: plain `work(items)`. With `pad` (sharded weights, where every process must take the same
+    number of steps) each share is equally long, padded with repeats that are dropped after gathering."""
+    from accelerate.utils import gather_object
+
+    state = PartialState()
+    if state.num_processes == 1:
+        return work(items)
+    indices = list(range(len(items)))
+    with state.split_between_processes(indices, apply_padding=pad) as mine:
+        results = work([items[i] for i in mine]) if mine else []
+    by_index = {}
+    for shard_indices, shard_results in gather_object([(mine, results)]):
+        for index, result in zip(shard_indices, shard_results):
+            by_index.setdefault(index, result)
+    return [by_index[i] for i in indices]

@@ -14,14 +14,12 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
-from accelerate import PartialState
-from accelerate.utils import gather_object
 from transformers import set_seed
 
 from .adapter_loading import is_prompt_learning
 from .causal_lm import context_length, prepare_tokenizer
 from .command_line import require_at_least_one
-from .device import run_in_batches, to_device
+from .device import map_across_processes, run_in_batches, to_device
 from .errors import UserError
 from .metrics import generation_scores
 from .progress import progress
@@ -200,17 +198,8 @@ def generate_across_processes(model, tokenizer, prompts: list[Prompt], args: Gen
     each) and the answers gathered back in prompt order on every process. One process: plain `generate`.
     With `synced_gpus` (sharded weights) every process gets an equally long share, padded with repeats that are
     dropped after gathering, so that all take the same number of steps."""
-    state = PartialState()
-    if state.num_processes == 1:
-        return generate(model, tokenizer, prompts, args, synced_gpus=synced_gpus)
-    indices = list(range(len(prompts)))
-    with state.split_between_processes(indices, apply_padding=synced_gpus) as mine:
-        answers = generate(model, tokenizer, [prompts[i] for i in mine], args, synced_gpus=synced_gpus) if mine else []
-    by_index = {}
-    for shard_indices, shard_answers in gather_object([(mine, answers)]):
-        for index, answer in zip(shard_indices, shard_answers):
-            by_index.setdefault(index, answer)
-    return [by_index[i] for i in indices]
+    return map_across_processes(lambda share: generate(model, tokenizer, share, args, synced_gpus=synced_gpus), list(prompts),
+                                pad=synced_gpus)
 
 
 def score_generated(tokenizer, answers: list[str], references: list[str], seconds: float) -> dict[str, float]:

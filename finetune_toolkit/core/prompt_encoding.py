@@ -105,3 +105,18 @@ def with_demonstrations(demonstrations: list[tuple[Prompt, str]], query: Prompt,
         turns += [message for message in messages if message.get("role") != "system"]
         turns.append({"role": "assistant", "content": answer})
     return system + turns + query[len(system):]
+
+
+def encode_continuations(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """`(context ids, continuation ids)` of `(context, continuation)` text pairs, as lm-evaluation-harness encodes a
+    `loglikelihood` request: whitespace at the end of the context moves to the continuation, the pair is encoded as
+    one text, and the continuation is what follows the context's own encoding. So a continuation whose first token
+    merges with the context's last one is scored as the model would read the whole text. Contexts are plain text,
+    encoded with the tokenizer's special tokens like every prompt (`encode_prompts`)."""
+    moved = []
+    for context, continuation in pairs:
+        stripped = context.rstrip()
+        moved.append((stripped, context[len(stripped):] + continuation))
+    contexts = encode_prompts(tokenizer, [context for context, _ in moved])
+    wholes = encode_prompts(tokenizer, [context + continuation for context, continuation in moved])
+    return [(context_ids, whole[len(context_ids):]) for context_ids, whole in zip(contexts, wholes)]

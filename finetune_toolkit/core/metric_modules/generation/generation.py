@@ -1,4 +1,4 @@
-"""ROUGE-1/2/L/Lsum, corpus BLEU, chrF and exact match of generated text: an `evaluate` module that works offline.
+"""ROUGE-1/2/L/Lsum, corpus BLEU and chrF of generated text: an `evaluate` module that works offline.
 
 `evaluate.load("rouge")` and `evaluate.load("sacrebleu")` fetch their scripts from the Hub; this module computes the
 same scores with the reference packages themselves, `rouge-score` (Google's ROUGE, with the Porter stemmer as
@@ -7,8 +7,8 @@ same scores with the reference packages themselves, `rouge-score` (Google's ROUG
 - rouge1, rouge2, rougeL, rougeLsum: the mean over examples of each example's F-measure, times 100 (the Transformers
   examples' scale). rougeLsum reads newlines as sentence boundaries, as `rouge-score` does.
 - bleu, chrf: sacreBLEU's corpus scores (0 to 100), one reference per prediction.
-- exact_match: the share of predictions equal to their reference after whitespace normalisation (strip, and every
-  run of whitespace read as one space), 0 to 1.
+Exact match is not here: it has one definition for the whole toolkit, `finetune_toolkit.core.metrics.exact_match`,
+which `generation_scores` adds to these scores.
 """
 
 import datasets
@@ -16,19 +16,15 @@ import evaluate
 import sacrebleu
 from rouge_score import rouge_scorer
 
-_DESCRIPTION = "ROUGE (F-measure, stemmed), corpus BLEU, chrF and exact match of generated text against one reference each."
+_DESCRIPTION = "ROUGE (F-measure, stemmed), corpus BLEU and chrF of generated text against one reference each."
 _KWARGS = """
 Args:
     predictions (list of str): generated texts.
     references (list of str): one reference text per prediction.
 Returns:
-    rouge1, rouge2, rougeL, rougeLsum (0-100), bleu (0-100), chrf (0-100), exact_match (0-1).
+    rouge1, rouge2, rougeL, rougeLsum (0-100), bleu (0-100), chrf (0-100).
 """
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
-
-
-def normalise_whitespace(text: str) -> str:
-    return " ".join(text.split())
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
@@ -48,6 +44,4 @@ class Generation(evaluate.Metric):
         scores = {name: 100 * sum(example[name].fmeasure for example in per_example) / count for name in ROUGE_TYPES}
         scores["bleu"] = sacrebleu.corpus_bleu(predictions, [references]).score
         scores["chrf"] = sacrebleu.corpus_chrf(predictions, [references]).score
-        scores["exact_match"] = sum(normalise_whitespace(p) == normalise_whitespace(r)
-                                    for p, r in zip(predictions, references)) / count
         return scores
