@@ -54,5 +54,6 @@ class AnswerGenerator:
         texts, _, demonstrations = self.prompts.build(queries)
         args = GenerationArguments(max_new_tokens=self.max_new_tokens, stop=self.stop, chat=self.config.chat,
                                    batch_size=self.config.batch_size, truncate_prompt=False)
-        answers = [outputs[0] for outputs in generate_across_processes(self.model, self.tokenizer, texts, args)]
+        answers = [outputs[0] for outputs in generate_across_processes(self.model, self.tokenizer, texts, args,
+                                                                                   reuse_prefix=self.config.reuse_prefix)]
         return GeneratedAnswers(answers, demonstrations, texts[0])

@@ -2,8 +2,15 @@
 
 The task reads local JSON-lines files (no Hub), renders the demonstration format with Jinja as lm-eval
 does, uses the template's separator as `fewshot_delimiter` and its target delimiter as lm-eval's
-`target_delimiter`, and takes the first verbalizer word of each label as the choice. With the `first_n`
-sampler, lm-eval's demonstrations are the first k rows of the train file, as with `--selection first_n`.
+`target_delimiter`. With the `first_n` sampler, lm-eval's demonstrations are the first k rows of the train
+file, as with `--selection first_n`. Each kind of template becomes lm-eval's output type for it:
+
+- classification: `multiple_choice` over the first verbalizer word of each label, metric `acc`;
+- multiple_choice: `multiple_choice` over the row's own options (`doc_to_choice` is the choices column), metrics
+  `acc` and `acc_norm`;
+- generation: `generate_until` the template's stop strings, greedy, at most `max_new_tokens` tokens, metric
+  `exact_match` with the template's `ignore_case`/`ignore_punctuation`, after lm-eval's `remove_whitespace` filter
+  (the toolkit's exact match ignores surrounding whitespace too).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
     `columns` maps template fields to data columns (default: the same names); labels must be ids.
     """
     columns = columns or {name: name for name in template.fields}
-    if any(len(words) > 1 for words in template.verbalizer.words.values()):
+    if template.kind == "classification" and any(len(words) > 1 for words in template.verbalizer.words.values()):
         raise UserError("lm-eval scores one choice per label; use a template with one word per label")
     if template.text_after_label:
         raise UserError("lm-eval puts nothing after the answer; use a template whose demonstration ends with {label}")
@@ -46,21 +53,35 @@ def lm_eval_task_config(template: PromptTemplate, train_file: str, validation_fi
         "dataset_path": "json",
         "dataset_kwargs": {"data_files": {"train": str(Path(train_file).resolve()),
                                           "validation": str(Path(validation_file).resolve())}},
-        "output_type": "multiple_choice",
         "training_split": "train",
         "validation_split": "validation",
         "fewshot_split": "train",
         "fewshot_config": {"sampler": sampler},
         "doc_to_text": _jinja(template.query_parts, columns),
         "doc_to_target": label_column,
-        "doc_to_choice": [words[0] for words in template.verbalizer.words.values()],
         "target_delimiter": template.target_delimiter,
         "fewshot_delimiter": template.separator_text,
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        **_output_type(template),
     }
     if template.instruction_text:
         config["description"] = template.instruction_text + template.separator_text
     return config
+
+
+def _output_type(template: PromptTemplate) -> dict:
+    """The keys of the task that depend on the template's kind (see the module docstring)."""
+    if template.kind == "generation":
+        return {"output_type": "generate_until",
+                "generation_kwargs": {"until": list(template.stop), "max_gen_toks": template.max_new_tokens, "do_sample": False},
+                "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True,
+                                 "ignore_case": template.ignore_case, "ignore_punctuation": template.ignore_punctuation}],
+                "filter_list": [{"name": "remove_whitespace",
+                                 "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]}]}
+    metrics = ["acc", "acc_norm"] if template.kind == "multiple_choice" else ["acc"]
+    choices = ("{{" + template.choices_column + "}}" if template.kind == "multiple_choice"
+               else [words[0] for words in template.verbalizer.words.values()])
+    return {"output_type": "multiple_choice", "doc_to_choice": choices,
+            "metric_list": [{"metric": name, "aggregation": "mean", "higher_is_better": True} for name in metrics]}
 
 
 def write_lm_eval_task(directory: str | Path, template: PromptTemplate, train_file: str, validation_file: str,

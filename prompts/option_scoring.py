@@ -26,7 +26,9 @@ from finetune_toolkit.core.fast_path import TOLERANCE, fast_path_problem
 from finetune_toolkit.core.progress import progress
 
 from .plain_scoring import next_token_log_probs
-from .score_batching import auto_batch_rows, common_prefix_length
+from finetune_toolkit.core.prefixes import prefix_runs
+
+from .score_batching import auto_batch_rows
 from .scoring import LabelScorer
 
 logger = logging.getLogger(__name__)
@@ -40,28 +42,6 @@ def plain_option_scores(model, requests: list[tuple[list[int], list[int]]]) -> l
         total = log_probs[torch.arange(len(continuation)), targets].sum().item()
         results.append((total, bool((log_probs.argmax(-1) == targets).all().item())))
     return results
-
-
-def prefix_runs(contexts: list[list[int]], keep: float = 0.5) -> list[tuple[list[int], int]]:
-    """Runs of contexts (indices, sorted by token ids) and the token prefix each run shares.
-
-    A context joins the current run while the run's shared prefix stays at least `keep` of what it was, so a run of
-    prompts with the same demonstrations is not merged into one that shares only an instruction."""
-    order = sorted(range(len(contexts)), key=lambda i: contexts[i])
-    runs, current, shared = [], [], 0
-    for index in order:
-        if current:
-            together = common_prefix_length([contexts[current[0]], contexts[index]])
-            if together >= keep * shared and together > 0:
-                current.append(index)
-                shared = min(shared, together)
-                continue
-            runs.append((current, shared))
-        current, shared = [index], len(contexts[index])
-    if current:
-        runs.append((current, shared))
-    # Keep one token of every context out of the prefix: its logits score the continuations' first tokens.
-    return [(run, min(shared, min(len(contexts[i]) for i in run) - 1)) for run, shared in runs]
 
 
 def block_attention_mask(segments: torch.Tensor, prefix_length: int, dtype: torch.dtype) -> torch.Tensor:

@@ -5,23 +5,7 @@ from __future__ import annotations
 
 import torch
 
-
-def common_prefix_length(sequences: list[list[int]]) -> int:
-    """Length of the longest token prefix all `sequences` share."""
-    first = sequences[0]
-    length = min(len(sequence) for sequence in sequences)
-    for sequence in sequences[1:]:
-        if sequence[:length] == first[:length]:  # one C-level comparison in the common case
-            continue
-        low, high = 0, length  # the shared prefix is shorter: find where they part, by bisection
-        while low < high:
-            middle = (low + high + 1) // 2
-            if sequence[:middle] == first[:middle]:
-                low = middle
-            else:
-                high = middle - 1
-        length = low
-    return length
+from finetune_toolkit.core.prefixes import cache_of, common_prefix_length  # noqa: F401 (used by the scorers)
 
 
 def word_block_mask(block_of: torch.Tensor, blocks: int, dtype: torch.dtype, lengths: torch.Tensor, width: int,
@@ -61,9 +45,3 @@ def auto_batch_rows(device: torch.device, width: int) -> int:
     if device.type != "cuda":
         return 16
     return max(1, min(512, 65536 // max(1, width)))
-
-
-def cache_of(output):
-    """The KV cache a forward pass returned (its key differs between Transformers versions)."""
-    cache = output.get("cache")
-    return cache if cache is not None else output.past_key_values

@@ -13,6 +13,7 @@ import torch
 
 from finetune_toolkit.core.causal_lm import load_generator
 from finetune_toolkit.core.errors import UserError
+from finetune_toolkit.core.prefixes import encode_prefix
 from prompts import AnswerGenerator, FewShotConfig, LabelledExamples, MultipleChoicePredictor, load_template
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.fewshot_metrics import multiple_choice_scores
@@ -81,15 +82,24 @@ def plain_greedy_answer(model, tokenizer, prompt: str, max_new_tokens: int, stop
     return text[: text.index(stop)] if stop in text else text
 
 
-def test_generated_answers_equal_a_plain_greedy_loop(fewshot_gpt2):
-    model, tokenizer = load_generator(fewshot_gpt2)
+@pytest.mark.parametrize("model_fixture", ["fewshot_gpt2", "tiny_llama"])
+@pytest.mark.parametrize("reuse_prefix", [True, False])
+def test_generated_answers_equal_a_plain_greedy_loop(model_fixture, reuse_prefix, request, monkeypatch):
+    import finetune_toolkit.core.generation as generation
+
+    prefixes = []
+    monkeypatch.setattr(generation, "encode_prefix", lambda model, ids: prefixes.append(ids) or encode_prefix(model, ids))
+    model, tokenizer = load_generator(request.getfixturevalue(model_fixture))
     template, pool, evaluation = example_data("arithmetic")
-    examples = LabelledExamples(evaluation.fields[:5], evaluation.labels[:5])
-    generator = AnswerGenerator(model, tokenizer, template, pool, FewShotConfig(shots=2, batch_size=3, progress=False))
+    examples = LabelledExamples(evaluation.fields[:7], evaluation.labels[:7])
+    config = FewShotConfig(shots=2, batch_size=3, reuse_prefix=reuse_prefix, progress=False)
+    generator = AnswerGenerator(model, tokenizer, template, pool, config)
     result = generator.predict(examples)
     for i, query in enumerate(examples.fields):
         prompt = generator.prompts.render(query, result.demonstrations[i])
         assert result.answers[i] == plain_greedy_answer(model, tokenizer, prompt, template.max_new_tokens)
+    # With reuse, the two shared demonstrations are computed once for all seven prompts.
+    assert len(prefixes) == (1 if reuse_prefix else 0) and (not prefixes or len(prefixes[0]) > 20)
 
 
 def test_multiple_choice_sweep_writes_rows_predictions_and_plots(fewshot_gpt2, tmp_path, capsys):

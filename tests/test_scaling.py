@@ -157,3 +157,34 @@ def test_a_two_layer_model_learns_two_digit_addition_exactly(tmp_path):
                                           "--max_steps", "600", "--heldout_problems", "200"])
     row = result["models"][0]
     assert row["exact_match"] >= 0.9 and row["token_accuracy"] >= 0.95
+
+
+def test_the_fewshot_sweep_scores_the_ladder_with_the_same_exact_match(tmp_path):
+    """Two parts of the toolkit agree: the ladder's own exact match per model, and a 0-shot generation sweep over the
+    ladder's saved models on the held-out problems it wrote."""
+    ladder = load_script("scaling").main(["--output_dir", str(tmp_path / "ladder"), *TINY])
+    template = tmp_path / "addition.yaml"
+    template.write_text('type: generation\ndemonstration: "{problem}{label}"\nmax_new_tokens: 3\n')
+    models = [str(tmp_path / "ladder" / row["size"]) for row in ladder["models"]]
+    rows = load_script("fewshot").main(["--model_name_or_path", *models, "--template", str(template), "--shots", "0",
+                                        "--validation_file", str(tmp_path / "ladder" / "heldout.jsonl"),
+                                        "--output_dir", str(tmp_path / "sweep")])
+    assert [row["parameters"] for row in rows] == [row["parameters"] for row in ladder["models"]]
+    assert [row["exact_match"] for row in rows] == pytest.approx([row["exact_match"] for row in ladder["models"]])
+    assert (tmp_path / "sweep" / "exact_match_vs_model_size.png").stat().st_size > 1000
+
+
+def test_a_ladder_over_seeds_reports_the_mean_and_std_of_each_size(tmp_path):
+    result = load_script("scaling").main(["--output_dir", str(tmp_path / "ladder"), *TINY, "--num_seeds", "2"])
+    runs = result["runs"]
+    assert list(runs) == ["seed0", "seed1"] and (tmp_path / "ladder" / "seed1" / "1x16" / "scaling_row.json").is_file()
+    for index, row in enumerate(result["models"]):
+        values = [runs[seed][index]["token_edit_distance"] for seed in runs]
+        assert row["token_edit_distance"] == pytest.approx(sum(values) / 2)
+        assert row["token_edit_distance_std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)  # stdev of two
+        assert row["seeds"] == 2
+    assert set(result["sharpness_per_seed"]) == {"seed0", "seed1"}
+    single = load_script("scaling").main(["--output_dir", str(tmp_path / "one"), *TINY, "--seed", "1"])
+    timing = "train_seconds_this_run"
+    assert [{k: v for k, v in row.items() if k != timing} for row in runs["seed1"]] == \
+        [{k: v for k, v in row.items() if k != timing} for row in single["models"]]  # seed 1 of two is seed 1 alone

@@ -21,7 +21,9 @@ from .causal_lm import context_length, prepare_tokenizer
 from .command_line import require_at_least_one
 from .device import map_across_processes, run_in_batches, to_device
 from .errors import UserError
+from .fast_path import fast_path_problem
 from .metrics import generation_scores
+from .prefixes import encode_prefix, expanded_cache, prefix_runs
 from .progress import progress
 from .prompt_encoding import Prompt, as_chat, encode_prompts, is_chat, require_chat_template
 
@@ -137,7 +139,7 @@ def cut_at_stop(text: str, stops: list[str]) -> str:
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments | None = None, streamer=None,
-             synced_gpus: bool = False) -> list[list[str]]:
+             synced_gpus: bool = False, reuse_prefix: bool = False) -> list[list[str]]:
     """Continue each prompt (plain text or chat messages, encoded by `encode_prompts`); returns, for each prompt,
     `num_return_sequences` generated texts (prompt excluded).
 
@@ -146,6 +148,10 @@ def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments 
     are cut from its text. A `streamer` (e.g. `TextStreamer`) prints tokens as they come: one prompt only.
     `synced_gpus` keeps every process stepping until all are done (FSDP and DeepSpeed ZeRO-3 shard the weights,
     so every forward pass needs every process); the batch size is then never shrunk.
+    `reuse_prefix`: prompts that share a token prefix (few-shot demonstrations) are batched together and the prefix
+    is computed once, its KV cache continued for every prompt (greedy or sampled, one sequence per prompt, on
+    models whose cache continues exactly: `fast_path.fast_path_problem`); each prompt's own tokens are left-padded
+    after it.
     """
     args = args or GenerationArguments()
     if not prompts:
@@ -169,15 +175,22 @@ def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments 
         rows = 1
 
     bar = progress(len(prompts), "generating", "prompt", enabled=streamer is None)
+    decoding = _decoding_kwargs(args, tokenizer)
 
-    def generate_batch(batch: list[int]) -> None:
-        inputs = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+    def generate_batch(batch: list[int], prefix: list[int], prefix_cache) -> None:
+        inputs = tokenizer.pad({"input_ids": [encoded[i][len(prefix):] for i in batch]}, return_tensors="pt")
+        cache = {}
+        if prefix:  # the shared prefix in front of the left-padded rest; its KV cache is computed already
+            shared = torch.tensor([prefix] * len(batch), dtype=inputs["input_ids"].dtype)
+            inputs = {"input_ids": torch.cat([shared, inputs["input_ids"]], 1),
+                      "attention_mask": torch.cat([torch.ones_like(shared), inputs["attention_mask"]], 1)}
+            cache = {"cache": expanded_cache(model, prefix_cache, len(batch))}
         inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
         with warnings.catch_warnings():
             if soft_prompt:  # see above: one unpadded prompt, whose positions are the default ones anyway
                 warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
             generated = model.generate(
-                **inputs, **_decoding_kwargs(args), max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer,
+                **inputs, **cache, **decoding, max_new_tokens=max(budgets[i] for i in batch), tokenizer=tokenizer,
                 streamer=streamer, **({"synced_gpus": True} if synced_gpus else {})
             )
         new_tokens = generated[:, inputs["input_ids"].shape[1] :].cpu()  # one copy back per batch
@@ -187,19 +200,35 @@ def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments 
             outputs[prompt_index].append(cut_at_stop(text, args.stop))
         bar.update(len(batch))
 
-    run_in_batches(order, rows, generate_batch, shrink=args.batch_size is None and not synced_gpus)
+    shares_prefixes = (reuse_prefix and not soft_prompt and not synced_gpus and streamer is None and args.num_beams == 1
+                       and args.num_return_sequences == 1
+                       and fast_path_problem(model, max(map(len, encoded)) + max(budgets)) is None)
+    for group, prefix_length in (prefix_groups(encoded) if shares_prefixes else [(order, 0)]):
+        prefix = encoded[group[0]][:prefix_length]
+        prefix_cache = encode_prefix(model, prefix) if prefix else None
+        group = sorted(group, key=lambda i: -len(encoded[i]))
+        run_in_batches(group, rows, lambda batch: generate_batch(batch, prefix, prefix_cache),
+                       shrink=args.batch_size is None and not synced_gpus)
     bar.close()
     return outputs
 
 
+def prefix_groups(encoded: list[list[int]], shortest: int = 8) -> list[tuple[list[int], int]]:
+    """Prompts (indices) grouped by the token prefix they share (`prefixes.prefix_runs`), with its length; prompts
+    that share fewer than `shortest` tokens with any other form one last group without a prefix."""
+    runs = prefix_runs(encoded)
+    alone = [i for run, shared in runs if len(run) == 1 or shared < shortest for i in run]
+    return [(run, shared) for run, shared in runs if len(run) > 1 and shared >= shortest] + ([(alone, 0)] if alone else [])
+
+
 def generate_across_processes(model, tokenizer, prompts: list[Prompt], args: GenerationArguments | None = None,
-                              synced_gpus: bool = False) -> list[list[str]]:
+                              synced_gpus: bool = False, reuse_prefix: bool = False) -> list[list[str]]:
     """`generate` with the prompts shared out between the processes `accelerate launch` started (a contiguous share
     each) and the answers gathered back in prompt order on every process. One process: plain `generate`.
     With `synced_gpus` (sharded weights) every process gets an equally long share, padded with repeats that are
     dropped after gathering, so that all take the same number of steps."""
-    return map_across_processes(lambda share: generate(model, tokenizer, share, args, synced_gpus=synced_gpus), list(prompts),
-                                pad=synced_gpus)
+    return map_across_processes(lambda share: generate(model, tokenizer, share, args, synced_gpus=synced_gpus,
+                                                       reuse_prefix=reuse_prefix), list(prompts), pad=synced_gpus)
 
 
 def score_generated(tokenizer, answers: list[str], references: list[str], seconds: float) -> dict[str, float]:
@@ -211,7 +240,22 @@ def score_generated(tokenizer, answers: list[str], references: list[str], second
     return scores
 
 
-def _decoding_kwargs(args: GenerationArguments) -> dict:
+def stops_early(tokenizer, stops: list[str]) -> bool:
+    """Whether `generate` can stop at `stops` as they appear (Transformers' `StopStringCriteria`). It reads every token
+    of the vocabulary as text, which some tokenizers cannot do (a word-level vocabulary with a fusing decoder); for
+    those, answers are still cut at the first stop string, only after `max_new_tokens`."""
+    from transformers import StopStringCriteria
+
+    try:
+        StopStringCriteria(tokenizer, stops)
+    except ValueError as error:
+        logger.warning("this tokenizer cannot stop generation early at %s (%s); answers are cut there afterwards",
+                       stops, " ".join(str(error).split())[:80])
+        return False
+    return True
+
+
+def _decoding_kwargs(args: GenerationArguments, tokenizer=None) -> dict:
     kwargs = {
         "do_sample": args.do_sample,
         "num_beams": args.num_beams,
@@ -223,6 +267,6 @@ def _decoding_kwargs(args: GenerationArguments) -> dict:
     if not args.do_sample:
         # Models ship sampling defaults in generation_config; greedy/beam must not warn about them.
         kwargs.update(temperature=None, top_k=None, top_p=None)
-    if args.stop:
+    if args.stop and (tokenizer is None or stops_early(tokenizer, args.stop)):
         kwargs["stop_strings"] = args.stop
     return kwargs

@@ -5,7 +5,8 @@ much apparent emergence comes from the metric: exact match scores an answer of L
 so it behaves like p^L of a per-token accuracy p that grows smoothly, and it jumps. They compare, on the same
 model outputs, the discontinuous metric with continuous ones. Here, for greedy answers to held-out problems:
 
-- `exact_match`: the share of answers with every token right (discontinuous);
+- `exact_match`: the share of answers equal to the correct one (`finetune_toolkit.core.metrics.exact_match`, the one
+  definition the few-shot sweep uses too; answers here have a fixed number of tokens, so this is every token right);
 - `token_accuracy`: the share of answer positions whose token is right (Schaeffer et al.'s per-token measure);
 - `token_edit_distance`: the mean Levenshtein distance, in tokens, between the answer and the correct one;
 - `correct_answer_log_prob`: the mean over problems of log p(correct answer | problem), summed over its tokens
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from finetune_toolkit.core.metrics import token_edit_distance
+from finetune_toolkit.core.metrics import exact_match, token_edit_distance
 
 LOWER_IS_BETTER = {"token_edit_distance"}
 METRICS = ("exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob")
@@ -44,18 +45,24 @@ def answer_log_probs(model, rows: torch.Tensor, prompt_length: int) -> torch.Ten
     return torch.log_softmax(logits, dim=-1).gather(-1, rows[:, prompt_length:, None]).squeeze(-1)
 
 
-def answer_scores(predicted: torch.Tensor, correct: torch.Tensor, log_probs: torch.Tensor) -> dict[str, float]:
+def _token_text(tokens: list[int]) -> str:
+    return " ".join(map(str, tokens))
+
+
+def answer_scores(predicted: torch.Tensor, correct: torch.Tensor, log_probs: torch.Tensor, decode=_token_text) -> dict[str, float]:
     """The four measures (see the module doc) from predicted and correct answer tokens `[n, L]` and the correct
-    answers' per-token log-probabilities `[n, L]`."""
+    answers' per-token log-probabilities `[n, L]`; `decode` turns answer tokens into the text exact match compares
+    (a tokenizer's `decode`; by default the token ids written out)."""
     right = predicted == correct
     distances = [token_edit_distance(p, c) for p, c in zip(predicted.tolist(), correct.tolist())]
-    return {"exact_match": right.all(dim=1).float().mean().item(), "token_accuracy": right.float().mean().item(),
+    matched = exact_match([decode(p) for p in predicted.tolist()], [decode(c) for c in correct.tolist()])
+    return {"exact_match": matched, "token_accuracy": right.float().mean().item(),
             "token_edit_distance": sum(distances) / len(distances),
             "correct_answer_log_prob": log_probs.sum(dim=1).mean().item(),
             "correct_answer_token_log_prob": log_probs.mean().item()}
 
 
-def evaluate_answers(model, rows: torch.Tensor, prompt_length: int, batch_size: int = 500) -> dict[str, float]:
+def evaluate_answers(model, rows: torch.Tensor, prompt_length: int, batch_size: int = 500, decode=_token_text) -> dict[str, float]:
     """Greedy answers of `model` to the problems in `rows` (`[n, prompt + answer]` tokens), scored by `answer_scores`."""
     model.eval()
     device = next(model.parameters()).device
@@ -64,7 +71,7 @@ def evaluate_answers(model, rows: torch.Tensor, prompt_length: int, batch_size: 
         batch = rows[start : start + batch_size].to(device)
         predicted.append(greedy_answers(model, batch[:, :prompt_length], batch.shape[1] - prompt_length).cpu())
         log_probs.append(answer_log_probs(model, batch, prompt_length).cpu())
-    return answer_scores(torch.cat(predicted), rows[:, prompt_length:], torch.cat(log_probs))
+    return answer_scores(torch.cat(predicted), rows[:, prompt_length:], torch.cat(log_probs), decode)
 
 
 def sharpness(values: list[float], higher_is_better: bool = True) -> float | None:

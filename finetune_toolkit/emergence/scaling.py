@@ -11,6 +11,7 @@ the checkpoint to resume from; finished sizes are read back on a rerun.
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,14 +24,15 @@ from finetune.training import FinetuneTrainingArguments, RunParts, run_training,
 from finetune_toolkit.core.command_line import require_at_least_one
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
-from finetune_toolkit.core.outputs import atomic_write_json, check_plan
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
 from finetune_toolkit.core.plotting import pyplot, save_figure
 
 from .addition import addition_splits, addition_tokenizer, answer_length, prompt_length
 from .answer_metrics import LOWER_IS_BETTER, METRICS, evaluate_answers, sharpness
 
 SIZE = re.compile(r"^(\d+)x(\d+)$")
-ROW_FILE, RESULT_FILE, PLOT_FILE = "scaling_row.json", "scaling.json", "scaling.png"
+SEED = re.compile(r"^seed\d+$")
+ROW_FILE, RESULT_FILE, PLOT_FILE, HELDOUT_FILE = "scaling_row.json", "scaling.json", "scaling.png", "heldout.jsonl"
 # Dense between 8k and 60k parameters, where 3-digit addition turns on with the default recipe.
 DEFAULT_SIZES = ["1x16", "1x24", "2x24", "2x28", "2x32", "2x36", "2x40", "2x48", "3x64", "4x96", "4x144"]
 
@@ -51,10 +53,13 @@ class ScalingArguments:
     learning_rate: float = field(default=3e-3, metadata={"help": "Peak AdamW learning rate (5%% warm-up, cosine decay)."})
     heldout_problems: int = field(default=1000, metadata={"help": "Held-out problems each size is scored on (never trained on)."})
     seed: int = field(default=0, metadata={"help": "Seed for the problems, the weights and the data order."})
+    num_seeds: int = field(default=1, metadata={"help": "Train every size under seeds --seed .. --seed + N - 1 and report "
+                                                "mean ± std per size (read the ladder across seeds, not from one curve)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in a non-empty --output_dir."})
 
     def __post_init__(self):
-        require_at_least_one(self, "head_width", "digits", "context_length", "max_steps", "batch_size", "heldout_problems")
+        require_at_least_one(self, "head_width", "digits", "context_length", "max_steps", "batch_size", "heldout_problems",
+                             "num_seeds")
         if not self.sizes:
             raise UserError("--sizes is empty; list model sizes as LAYERSxWIDTH, e.g. --sizes 1x16 2x64 4x144")
         shapes = [parse_size(size) for size in self.sizes]
@@ -114,17 +119,17 @@ class ProblemRows(torch.utils.data.Dataset):
         return {"input_ids": self.rows[index], "labels": labels}
 
 
-def train_rung(args: ScalingArguments, size: str, train: torch.Tensor, heldout: torch.Tensor, run_dir: Path) -> dict:
-    """Train one size from scratch (resuming an interrupted run), score it on the held-out problems; its row."""
+def train_rung(args: ScalingArguments, size: str, train: torch.Tensor, heldout: torch.Tensor, run_dir: Path, seed: int) -> dict:
+    """Train one size from scratch with `seed` (resuming an interrupted run), score it on the held-out problems; its row."""
     layers, width = parse_size(size)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     model = GPT2LMHeadModel(model_config(args, layers, width))
     checkpoint = last_complete_checkpoint(run_dir)
     training = FinetuneTrainingArguments(
         output_dir=str(run_dir), do_train=True, max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, adam_beta2=0.98,
         logging_steps=max(1, args.max_steps // 10), save_strategy="steps", save_steps=max(100, args.max_steps // 5),
-        save_total_limit=1, report_to="none", seed=args.seed,  # print_metrics: the log lines show progress in a log file
+        save_total_limit=1, report_to="none", seed=seed,  # print_metrics: the log lines show progress in a log file
         overwrite_output_dir=True,  # the ladder's plan guards the directory; a size's run resumes or starts over
         resume_from_checkpoint=str(checkpoint) if checkpoint else None,
     )
@@ -134,39 +139,81 @@ def train_rung(args: ScalingArguments, size: str, train: torch.Tensor, heldout: 
     metrics = run_training(training, output_dir, RunParts(model, addition_tokenizer(), ProblemRows(train, prompt_tokens),
                                                           data_collator=default_data_collator))
     seconds = time.perf_counter() - start
-    scores = evaluate_answers(model, heldout, prompt_tokens)
-    return {"size": size, "layers": layers, "width": width, "heads": model.config.n_head,
+    scores = evaluate_answers(model, heldout, prompt_tokens, decode=addition_tokenizer().decode)
+    return {"size": size, "seed": seed, "layers": layers, "width": width, "heads": model.config.n_head,
             "parameters": sum(p.numel() for p in model.parameters()), "train_loss": metrics.get("train_loss"),
             "train_seconds_this_run": round(seconds, 1), **scores}
 
 
-def run_ladder(args: ScalingArguments) -> dict:
-    """Train and score every size of the ladder (finished sizes are read back); write `scaling.json` and
-    `scaling.png`; return the result: settings, one row per size, and the sharpness of every measure."""
-    output_dir = Path(args.output_dir)
-    settings = {k: v for k, v in asdict(args).items() if k not in ("output_dir", "overwrite_output_dir", "sizes")}
-    earlier = [path.name for path in output_dir.iterdir() if SIZE.match(path.name)] if output_dir.is_dir() else []
-    check_plan(output_dir, settings, args.overwrite_output_dir, "a ladder with other settings", results=earlier)
-    train, heldout = addition_splits(args.max_steps * args.batch_size, args.heldout_problems, args.digits, args.seed)
+def seed_dir(args: ScalingArguments, seed: int) -> Path:
+    """Where one seed's sizes go: `--output_dir` itself for one seed, `<output_dir>/seed<S>` for several."""
+    return Path(args.output_dir) if args.num_seeds == 1 else Path(args.output_dir) / f"seed{seed}"
+
+
+def write_heldout(path: Path, heldout: torch.Tensor, digits: int) -> None:
+    """The held-out problems as `problem`/`label` text rows (`348+275=`, `0623`), so that other tools (the few-shot
+    sweep: a generation template `{problem}{label}`) can score the ladder's models on the same problems."""
+    tokenizer, cut = addition_tokenizer(), prompt_length(digits)
+    atomic_write_jsonl(path, [{"problem": tokenizer.decode(row[:cut]), "label": tokenizer.decode(row[cut:])} for row in heldout.tolist()])
+
+
+def run_seed(args: ScalingArguments, seed: int, label: str) -> list[dict]:
+    """Train and score every size under one seed (finished sizes are read back); one row per size."""
+    directory = seed_dir(args, seed)
+    train, heldout = addition_splits(args.max_steps * args.batch_size, args.heldout_problems, args.digits, seed)
+    write_heldout(directory / HELDOUT_FILE, heldout, args.digits)
     rows = []
     for index, size in enumerate(args.sizes, 1):
-        done = output_dir / size / ROW_FILE
+        done = directory / size / ROW_FILE
         if done.is_file():
             row = loads_bounded(done.read_text(encoding="utf-8"))
         else:
-            print(f"[{index}/{len(args.sizes)}] training {size} ({count_parameters(args, *parse_size(size)):,} parameters, "
+            print(f"[{label}{index}/{len(args.sizes)}] training {size} ({count_parameters(args, *parse_size(size)):,} parameters, "
                   f"{args.max_steps} steps)", flush=True)
-            row = train_rung(args, size, train, heldout, output_dir / size)
+            row = train_rung(args, size, train, heldout, directory / size, seed)
             atomic_write_json(done, row)
-        print(f"[{index}/{len(args.sizes)}] {size}: {row['parameters']:,} parameters, exact match {row['exact_match']:.3f}, "
+        print(f"[{label}{index}/{len(args.sizes)}] {size}: {row['parameters']:,} parameters, exact match {row['exact_match']:.3f}, "
               f"token accuracy {row['token_accuracy']:.3f}, edit distance {row['token_edit_distance']:.3f}, "
               f"log p(correct answer) {row['correct_answer_log_prob']:.2f}", flush=True)
         rows.append(row)
+    return rows
+
+
+def ladder_sharpness(rows: list[dict]) -> dict:
+    return {metric: sharpness([row[metric] for row in rows], metric not in LOWER_IS_BETTER) for metric in METRICS}
+
+
+def mean_rows(runs: list[list[dict]]) -> list[dict]:
+    """Per size, every measure's mean and std (`<measure>_std`) over the seeds' rows."""
+    means = []
+    for rows in zip(*runs):
+        entry = {key: rows[0][key] for key in ("size", "layers", "width", "heads", "parameters")}
+        for metric in (*METRICS, "correct_answer_token_log_prob"):
+            values = [row[metric] for row in rows]
+            entry[metric], entry[f"{metric}_std"] = statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        means.append({**entry, "seeds": len(rows)})
+    return means
+
+
+def run_ladder(args: ScalingArguments) -> dict:
+    """Train and score every size of the ladder under every seed (finished sizes are read back); write `scaling.json`
+    and `scaling.png`; return the result: settings, one row per size (means over seeds when there are several, with
+    each seed's rows under `runs`), and the sharpness of every measure (of the means, and of each seed)."""
+    output_dir = Path(args.output_dir)
+    settings = {k: v for k, v in asdict(args).items() if k not in ("output_dir", "overwrite_output_dir", "sizes")}
+    earlier = [path.name for path in output_dir.iterdir() if SIZE.match(path.name) or SEED.match(path.name)] if output_dir.is_dir() else []
+    check_plan(output_dir, settings, args.overwrite_output_dir, "a ladder with other settings", results=earlier)
+    seeds = [args.seed + offset for offset in range(args.num_seeds)]
+    runs = [run_seed(args, seed, f"seed {seed}: " if len(seeds) > 1 else "") for seed in seeds]
     result = {"settings": {**settings, "sizes": args.sizes, "task": f"{args.digits}-digit addition, answers of "
-                           f"{answer_length(args.digits)} tokens"}, "models": rows,
-              "sharpness": {metric: sharpness([row[metric] for row in rows], metric not in LOWER_IS_BETTER) for metric in METRICS},
+                           f"{answer_length(args.digits)} tokens"},
+              "models": runs[0] if len(seeds) == 1 else mean_rows(runs),
               "sharpness_note": "largest improvement between neighbouring sizes / improvement from the smallest to the "
                                 "largest; null when the largest model is no better than the smallest"}
+    result["sharpness"] = ladder_sharpness(result["models"])
+    if len(seeds) > 1:
+        result["runs"] = {f"seed{seed}": rows for seed, rows in zip(seeds, runs)}
+        result["sharpness_per_seed"] = {f"seed{seed}": ladder_sharpness(rows) for seed, rows in zip(seeds, runs)}
     atomic_write_json(output_dir / RESULT_FILE, result)
     plot_ladder(result, output_dir / PLOT_FILE)
     return result
@@ -181,12 +228,16 @@ def plot_ladder(result: dict, path: Path) -> Path:
     titles = {"exact_match": "exact match (discontinuous)", "token_accuracy": "per-token accuracy (continuous)",
               "token_edit_distance": "token edit distance (continuous, lower is better)",
               "correct_answer_log_prob": "log p(correct answer) (continuous)"}
+    seeds = rows[0].get("seeds", 1)
     for axis, metric in zip(axes, METRICS):
-        axis.plot(parameters, [row[metric] for row in rows], marker="o", color="C3" if metric == "exact_match" else "C0")
+        errors = [row[f"{metric}_std"] for row in rows] if seeds > 1 else None
+        axis.errorbar(parameters, [row[metric] for row in rows], yerr=errors, marker="o", capsize=3,
+                      color="C3" if metric == "exact_match" else "C0", label=f"mean ± std over {seeds} seeds" if seeds > 1 else None)
         if metric == "exact_match":  # Schaeffer et al.'s account: L independent tokens, each right with probability p
             length = answer_length(result["settings"]["digits"])
             axis.plot(parameters, [row["token_accuracy"] ** length for row in rows], linestyle="--", color="gray",
                       label=f"token accuracy ^ {length}")
+        if seeds > 1 or metric == "exact_match":
             axis.legend(fontsize=8)
         value = result["sharpness"][metric]
         axis.set_title(f"{titles[metric]}\nsharpness {'n/a' if value is None else f'{value:.2f}'}", fontsize=9)
