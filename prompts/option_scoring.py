@@ -22,7 +22,7 @@ import logging
 import torch
 
 from finetune_toolkit.core.device import run_in_batches, to_device
-from finetune_toolkit.core.fast_path import TOLERANCE, fast_path_problem
+from finetune_toolkit.core.fast_path import TOLERANCE, agreed_before, fast_path_problem, remember_agreement
 from finetune_toolkit.core.progress import progress
 
 from .plain_scoring import next_token_log_probs
@@ -98,6 +98,8 @@ class OptionScorer:
         problem = fast_path_problem(self.model, longest)
         if problem is None and not self.one_pass:
             problem = "its attention kernel (FlashAttention) takes no custom attention mask"
+        if problem is None and agreed_before(self.original_model, "options"):
+            return
         if problem is None:
             by_length = sorted(range(len(requests)), key=lambda i: len(requests[i][0]) + len(requests[i][1]))
             sample = [requests[i] for i in dict.fromkeys([by_length[0], by_length[len(by_length) // 2], by_length[-1]])]
@@ -115,6 +117,8 @@ class OptionScorer:
         if problem is not None:
             self.plain_reason = problem
             logger.warning("scoring on the plain path (one unpadded forward pass per request): %s", problem)
+        else:
+            remember_agreement(self.original_model, "options")
 
     def _score_fast(self, requests, show_progress: bool = True) -> list[tuple[float, bool]]:
         contexts: dict[tuple[int, ...], list[int]] = {}  # context -> indices of its requests

@@ -70,6 +70,30 @@ def test_fewshot_sharded_over_two_processes_equals_one_process(fewshot_gpt2, few
         json.loads((tmp_path / "two" / "results.json").read_text()))
 
 
+@pytest.mark.parametrize("task", ["antonyms", "arithmetic"])
+def test_multiple_choice_and_generation_over_two_processes_equal_one_process(fewshot_gpt2, task, tmp_path):
+    """Each process scores (or generates) a contiguous share of the examples; rows and predictions equal one process's."""
+    args = ["--model_name_or_path", fewshot_gpt2, "--template", task, "--dataset_name", f"example:{task}", "--shots", "0", "2",
+            "--max_eval_samples", "11", *(["--max_new_tokens", "3"] if task == "arithmetic" else [])]  # 11: shares of 6 and 5
+    launched = _launch("fewshot.py", [*args, "--output_dir", str(tmp_path / "two")])
+    if task == "arithmetic":
+        assert "generating: 6/6 prompt" in launched.stderr and "generating: 11/11" not in launched.stderr
+    load_script("fewshot").main([*args, "--output_dir", str(tmp_path / "one")])
+    for run in (tmp_path / "one" / "predictions").iterdir():
+        one = [json.loads(line) for line in run.read_text().splitlines()]
+        two = [json.loads(line) for line in (tmp_path / "two" / "predictions" / run.name).read_text().splitlines()]
+        assert [r["prediction"] for r in one] == [r["prediction"] for r in two] and len(one) == 11
+        for a, b in zip(one, two):
+            if "option_log_probs" in a:
+                assert a["option_log_probs"] == pytest.approx(b["option_log_probs"], abs=1e-5)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")} for r in rows]
+    one_rows, two_rows = (strip(json.loads((tmp_path / run / "results.json").read_text())) for run in ("one", "two"))
+    assert [row.keys() for row in one_rows] == [row.keys() for row in two_rows]
+    for a, b in zip(one_rows, two_rows):  # counts and names equal; scores equal up to float summation order
+        assert {k: v for k, v in a.items() if not isinstance(v, float)} == {k: v for k, v in b.items() if not isinstance(v, float)}
+        assert [v for v in a.values() if isinstance(v, float)] == pytest.approx([v for v in b.values() if isinstance(v, float)], abs=1e-6)
+
+
 def test_eval_and_predict_with_generate_over_two_processes_equal_one_process(fewshot_gpt2, tmp_path):
     """Each process generates its share of the prompts; the gathered answers and scores equal one process's."""
     pytest.importorskip("rouge_score")

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from finetune.lm_data import LMDataArguments, instruction_columns, load_text_splits, split_format
 from finetune.lm_predict import Pairs, generate_and_score, pairs_from_split
+from prompts.answer_generation import AnswerGenerator
 from prompts.classifier import FewShotClassifier
+from prompts.fewshot_metrics import answer_scores
 from prompts.data import FewShotDataArguments, LabelledExamples, load_fewshot_data
 from prompts.run_types import FewShotConfig
 from prompts.template import PromptTemplate, load_template
@@ -18,7 +20,7 @@ from finetune_toolkit.core.causal_lm import load_generator
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.generation import DecodingArguments
 from finetune_toolkit.core.models import ModelArguments, load_tokenizer
-from finetune_toolkit.core.prompt_encoding import with_demonstrations
+from finetune_toolkit.core.prompt_encoding import is_chat, with_demonstrations
 
 
 @dataclass
@@ -59,14 +61,28 @@ class GenerationTask:
         return [{"prompt": p, "completion": c} for p, c in zip(self.train.prompts, self.train.references)]
 
     def score(self, model_dir: str, shots: int, seed: int, calibrate: bool = False) -> tuple[float, float]:
-        """`metric` of the answers with `shots` training pairs (drawn with `seed`) before every prompt, and the seconds."""
+        """`metric` of the answers with `shots` training pairs (drawn with `seed`) before every prompt, and the seconds.
+
+        Plain-text pairs take the few-shot generation path (`prompts.AnswerGenerator`, a generation template
+        `{prompt}{label}` whose demonstrations are prompt + completion, shared prefix reused); chat pairs put the
+        demonstrations in as earlier turns (`with_demonstrations`), as lm-eval's `--fewshot_as_multiturn` does."""
         model, tokenizer = load_generator(model_dir)
-        chosen = random.Random(seed).sample(range(len(self.train.prompts)), shots) if shots else []
-        demonstrations = [(self.train.prompts[i], self.train.references[i]) for i in chosen]
-        pairs = Pairs([with_demonstrations(demonstrations, prompt) for prompt in self.evaluation.prompts], self.evaluation.references)
         start = time.perf_counter()
-        _, scores = generate_and_score(model, tokenizer, pairs, DecodingArguments(max_new_tokens=self.max_new_tokens, stop=["\n"]))
-        return scores[self.metric], time.perf_counter() - start
+        if any(is_chat(prompt) for prompt in self.evaluation.prompts):
+            chosen = random.Random(seed).sample(range(len(self.train.prompts)), shots) if shots else []
+            demonstrations = [(self.train.prompts[i], self.train.references[i]) for i in chosen]
+            pairs = Pairs([with_demonstrations(demonstrations, prompt) for prompt in self.evaluation.prompts], self.evaluation.references)
+            answers, _ = generate_and_score(model, tokenizer, pairs, DecodingArguments(max_new_tokens=self.max_new_tokens, stop=["\n"]))
+        else:
+            template = PromptTemplate("{prompt}{label}", name="pairs", kind="generation", stop=["\n"], max_new_tokens=self.max_new_tokens)
+            pool = LabelledExamples([{"prompt": p} for p in self.train.prompts], list(self.train.references))
+            config = FewShotConfig(shots=shots, seed=seed, selection="random")
+            answers = AnswerGenerator(model, tokenizer, template, pool, config).predict([{"prompt": p} for p in self.evaluation.prompts]).answers
+        seconds = time.perf_counter() - start
+        scores = answer_scores(answers, self.evaluation.references, tokenizer)
+        if self.metric not in scores:
+            raise UserError(f"--metric {self.metric} needs rouge-score and sacrebleu; pip install 'finetune-toolkit[generation-metrics]'")
+        return scores[self.metric], seconds
 
 
 def load_task(args, data: FewShotDataArguments) -> ClassificationTask | GenerationTask:

@@ -17,11 +17,26 @@ prompts first, so a model this list does not know cannot give silently different
 
 from __future__ import annotations
 
+import weakref
+
 # Model types whose layers keep a recurrent state instead of (or beside) a key/value cache.
 RECURRENT_MODEL_TYPES = {"mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma", "jamba", "zamba", "zamba2", "bamba",
                          "lfm2", "xlstm", "falcon_h1", "granitemoehybrid", "nemotron_h", "qwen3_next", "minimax"}
 # Largest difference in log-probability between the fast and the plain path that counts as equal (float32 rounding).
 TOLERANCE = 1e-4
+# Models whose fast path a scorer has compared with the plain path and found equal, so that a sweep's later runs of
+# the same model (and the same kind of scorer) need not pay for the comparison again: kind -> models.
+_AGREED: dict[str, "weakref.WeakSet"] = {}
+
+
+def agreed_before(model, kind: str) -> bool:
+    """Whether a `kind` scorer already found this model's fast path equal to its plain path in this process."""
+    return model in _AGREED.get(kind, ())
+
+
+def remember_agreement(model, kind: str) -> None:
+    """Record that the fast path of `model` agreed with its plain path (see `agreed_before`)."""
+    _AGREED.setdefault(kind, weakref.WeakSet()).add(model)
 
 
 def model_config(model):
