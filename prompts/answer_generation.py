@@ -29,7 +29,11 @@ class GeneratedAnswers:
 
     answers: list[str]  # as generated, stop string cut off (so " 42" keeps its leading space)
     demonstrations: list[list[int]]
-    example_prompt: str = ""
+    prompts: list[str]
+
+    @property
+    def example_prompt(self) -> str:
+        return self.prompts[0]
 
 
 class AnswerGenerator:
@@ -56,4 +60,4 @@ class AnswerGenerator:
                                    batch_size=self.config.batch_size, truncate_prompt=False)
         answers = [outputs[0] for outputs in generate_across_processes(self.model, self.tokenizer, texts, args,
                                                                                    reuse_prefix=self.config.reuse_prefix)]
-        return GeneratedAnswers(answers, demonstrations, texts[0])
+        return GeneratedAnswers(answers, demonstrations, texts)

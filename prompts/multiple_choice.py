@@ -37,7 +37,11 @@ class ChoicePredictions:
     predictions: list[int]  # highest log-probability (lm-eval's acc)
     predictions_norm: list[int]  # highest log-probability per character of the option (lm-eval's acc_norm)
     demonstrations: list[list[int]]
-    example_prompt: str = ""
+    prompts: list[str]
+
+    @property
+    def example_prompt(self) -> str:
+        return self.prompts[0]
 
     @property
     def probabilities(self) -> list[list[float]]:
@@ -73,7 +77,7 @@ class MultipleChoicePredictor:
         predictions = [max(range(len(row)), key=row.__getitem__) for row in scores]
         per_character = [[score / len(text) for score, text in zip(row, row_options)] for row, row_options in zip(scores, options)]
         return ChoicePredictions(options, scores, predictions, [max(range(len(row)), key=row.__getitem__) for row in per_character],
-                                 demonstrations, texts[0])
+                                 demonstrations, texts)
 
     def _score(self, examples: list[int], texts: list[str], options: list[list[str]]) -> list[list[float]]:
         """The options' summed log-probabilities of the given examples (this process's share)."""

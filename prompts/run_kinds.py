@@ -33,9 +33,8 @@ def run_multiple_choice(model, tokenizer, template: PromptTemplate, pool, evalua
     """Each example's own options scored after its prompt (`MultipleChoicePredictor`)."""
     result = MultipleChoicePredictor(model, tokenizer, template, pool, config).predict(evaluation)
     scores = multiple_choice_scores(result.option_log_probs, result.options, evaluation.labels)
-    column = template.choices_column
     predictions = [
-        {"index": i, "query": {k: v for k, v in evaluation.fields[i].items() if k != column}, "options": result.options[i],
+        {"index": i, "prompt": result.prompts[i], "options": result.options[i],
          "label": label, "prediction": result.predictions[i], "prediction_norm": result.predictions_norm[i],
          "option_log_probs": [round(s, 6) for s in result.option_log_probs[i]],
          "probabilities": [round(p, 6) for p in probabilities], "correct": result.predictions[i] == label,
@@ -49,7 +48,7 @@ def run_generation(model, tokenizer, template: PromptTemplate, pool, evaluation:
     result = AnswerGenerator(model, tokenizer, template, pool, config).predict(evaluation)
     scores = answer_scores(result.answers, evaluation.labels, tokenizer, template.ignore_case, template.ignore_punctuation)
     predictions = [
-        {"index": i, "query": evaluation.fields[i], "reference": reference, "prediction": answer,
+        {"index": i, "prompt": result.prompts[i], "reference": reference, "prediction": answer,
          "exact_match": exact_match([answer], [reference], template.ignore_case, template.ignore_punctuation),
          "demonstrations": result.demonstrations[i]}
         for i, (answer, reference) in enumerate(zip(result.answers, evaluation.labels))]

@@ -65,9 +65,18 @@ def test_fewshot_sharded_over_two_processes_equals_one_process(fewshot_gpt2, few
         assert [r["calibrated_prediction"] for r in one] == [r["calibrated_prediction"] for r in two]
         for a, b in zip(one, two):
             assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+    assert_same_rows(tmp_path / "one", tmp_path / "two")
+
+
+def assert_same_rows(one_dir, two_dir) -> None:
+    """The two sweeps' results rows: the same names and counts, scores equal up to float summation order (each
+    process batches its share differently)."""
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")} for r in rows]
-    assert strip(json.loads((tmp_path / "one" / "results.json").read_text())) == strip(
-        json.loads((tmp_path / "two" / "results.json").read_text()))
+    one_rows, two_rows = (strip(json.loads((directory / "results.json").read_text())) for directory in (one_dir, two_dir))
+    assert [row.keys() for row in one_rows] == [row.keys() for row in two_rows]
+    for a, b in zip(one_rows, two_rows):
+        assert {k: v for k, v in a.items() if not isinstance(v, float)} == {k: v for k, v in b.items() if not isinstance(v, float)}
+        assert [v for v in a.values() if isinstance(v, float)] == pytest.approx([v for v in b.values() if isinstance(v, float)], abs=1e-6)
 
 
 @pytest.mark.parametrize("task", ["antonyms", "arithmetic"])
@@ -86,12 +95,7 @@ def test_multiple_choice_and_generation_over_two_processes_equal_one_process(few
         for a, b in zip(one, two):
             if "option_log_probs" in a:
                 assert a["option_log_probs"] == pytest.approx(b["option_log_probs"], abs=1e-5)
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")} for r in rows]
-    one_rows, two_rows = (strip(json.loads((tmp_path / run / "results.json").read_text())) for run in ("one", "two"))
-    assert [row.keys() for row in one_rows] == [row.keys() for row in two_rows]
-    for a, b in zip(one_rows, two_rows):  # counts and names equal; scores equal up to float summation order
-        assert {k: v for k, v in a.items() if not isinstance(v, float)} == {k: v for k, v in b.items() if not isinstance(v, float)}
-        assert [v for v in a.values() if isinstance(v, float)] == pytest.approx([v for v in b.values() if isinstance(v, float)], abs=1e-6)
+    assert_same_rows(tmp_path / "one", tmp_path / "two")
 
 
 def test_eval_and_predict_with_generate_over_two_processes_equal_one_process(fewshot_gpt2, tmp_path):

@@ -111,6 +111,7 @@ def test_multiple_choice_sweep_writes_rows_predictions_and_plots(fewshot_gpt2, t
         assert {"accuracy", "accuracy_norm", "correct_option_prob", "brier_score"} <= set(row) and row["type"] == "multiple_choice"
     lines = [json.loads(line) for line in (output / "predictions").glob("*2shot__seed1.jsonl").__next__().read_text().splitlines()]
     assert len(lines) == 8 and len(lines[0]["options"]) == 4 and len(lines[0]["option_log_probs"]) == 4
+    assert lines[0]["prompt"].count("Question: What is the opposite of") == 3 and lines[0]["prompt"].endswith("\nAnswer:")
     seed1 = rows[2]
     assert seed1["accuracy"] == pytest.approx(sum(line["correct"] for line in lines) / 8)
     assert seed1["accuracy"] == pytest.approx(sum(line["prediction"] == line["label"] for line in lines) / 8)

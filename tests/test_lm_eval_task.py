@@ -37,3 +37,23 @@ def test_instructions_and_braces_survive_the_export(tmp_path, fewshot_files):
     ours = template.render_prompt({"text": doc["text"]}, [({"text": pool[0]["text"]}, pool[0]["label"])])
     assert ours.startswith("Say {positive} or 100% {negative}.\n\n")
     assert task.fewshot_context(doc, num_fewshot=1) == ours
+
+
+@pytest.mark.parametrize("name", ["antonyms", "arithmetic"])
+@pytest.mark.parametrize("shots", [0, 2])
+def test_multiple_choice_and_generation_exports_render_our_prompts_and_answers(tmp_path, name, shots):
+    from prompts.example_tasks import example_dir
+
+    template = load_template(name)
+    train, validation = (str(example_dir(name) / f"{split}.jsonl") for split in ("train", "validation"))
+    task = _lm_eval_task(tmp_path / "tasks", template, train, validation)
+    pool = [json.loads(line) for line in open(train)]
+    doc = next(iter(task.validation_docs()))
+    ours = template.render_prompt(doc, [(row, row["label"]) for row in pool[:shots]])
+    assert task.fewshot_context(doc, num_fewshot=shots) == ours
+    if name == "antonyms":
+        assert task.doc_to_choice(doc) == doc["choices"] and task.doc_to_target(doc) == doc["label"]
+        assert task.config.output_type == "multiple_choice"
+    else:
+        assert task.config.output_type == "generate_until" and task.doc_to_target(doc) == doc["label"]
+        assert task.config.generation_kwargs["until"] == ["\n"] and task.config.generation_kwargs["max_gen_toks"] == 8
