@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+from functools import cache
 
 from finetune_toolkit.core.metrics import classification_scores, exact_match, generation_scores, token_edit_distance
 
@@ -100,10 +101,12 @@ def answer_scores(answers: list[str], references: list[str], tokenizer, ignore_c
     if all(importlib.util.find_spec(name) for name in ("rouge_score", "sacrebleu")):
         text_scores = generation_scores([a.strip() for a in answers], [r.strip() for r in references])
         scores.update({name: text_scores[name] for name in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")})
-    elif not _warned:
-        _warned.append(True)
-        logger.warning("ROUGE, BLEU and chrF need rouge-score and sacrebleu: pip install 'finetune-toolkit[generation-metrics]'")
+    else:
+        _warn_without_text_metrics()
     return scores
 
 
-_warned: list[bool] = []
+@cache
+def _warn_without_text_metrics() -> None:
+    """Once per process: which extra brings ROUGE, BLEU and chrF."""
+    logger.warning("ROUGE, BLEU and chrF need rouge-score and sacrebleu: pip install 'finetune-toolkit[generation-metrics]'")
