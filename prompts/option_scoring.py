@@ -44,6 +44,22 @@ def plain_option_scores(model, requests: list[tuple[list[int], list[int]]]) -> l
     return results
 
 
+def _row_shares(indices: list[int], context_length: int, lengths: list[int]) -> list[list[int]]:
+    """The requests of one context split into rows whose continuation tokens add up to at most the context's length
+    (or the longest continuation): sharing a row saves computing the context again, which is worth little for a
+    short context, while long rows pad every other row of their batch (lm-eval's rolling windows share a one-token
+    context)."""
+    limit = max(context_length, max(lengths))
+    shares, current, width = [], [], 0
+    for index, length in zip(indices, lengths):
+        if current and width + length > limit:
+            shares.append(current)
+            current, width = [], 0
+        current.append(index)
+        width += length
+    return shares + [current]
+
+
 def block_attention_mask(segments: torch.Tensor, prefix_length: int, dtype: torch.dtype) -> torch.Tensor:
     """Additive mask `[batch, 1, width, prefix + width]` for rows laid out as context, then continuation blocks.
 
@@ -124,8 +140,11 @@ class OptionScorer:
         contexts: dict[tuple[int, ...], list[int]] = {}  # context -> indices of its requests
         for index, (context, _) in enumerate(requests):
             contexts.setdefault(tuple(context), []).append(index)
-        rows = [list(context) for context in contexts]
-        row_requests = list(contexts.values())
+        rows, row_requests = [], []
+        for context, indices in contexts.items():
+            for share in _row_shares(indices, len(context), [len(requests[i][1]) for i in indices]):
+                rows.append(list(context))
+                row_requests.append(share)
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         runs = prefix_runs(rows) if self.reuse_prefix else []
         # Contexts that share nothing worth caching with another are batched together, without a prefix.

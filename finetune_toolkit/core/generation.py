@@ -160,13 +160,24 @@ def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments 
         raise UserError("streaming shows one answer as it is generated: use it with one prompt, --num_beams 1 and one sequence")
     prepare_tokenizer(tokenizer, model)
     encoded = _encode(tokenizer, model, chat_prompts(prompts, args), args)
+    return generate_from_ids(model, tokenizer, encoded, args, streamer, synced_gpus, reuse_prefix)
+
+
+@torch.inference_mode()
+def generate_from_ids(model, tokenizer, encoded: list[list[int]], args: GenerationArguments, streamer=None,
+                      synced_gpus: bool = False, reuse_prefix: bool = False, show_progress: bool = True) -> list[list[str]]:
+    """`generate` for prompts already encoded (and cut to fit): for callers that tokenize as another tool does, such as
+    the lm-evaluation-harness backend (`finetune_toolkit.evaluation`). Same batching, stops and prefix reuse."""
+    if not encoded:
+        return []
+    prepare_tokenizer(tokenizer, model)
     if getattr(args, "seed", None) is not None:
         set_seed(args.seed)
     # max_length counts each prompt's own tokens (as in pipeline()), not its padded batch length.
     budgets = [args.max_new_tokens or args.max_length - len(ids) for ids in encoded]
     # Longest first: the first batch needs the most memory, so an automatic size that fits it fits the rest.
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-    outputs: list[list[str]] = [[] for _ in prompts]
+    outputs: list[list[str]] = [[] for _ in encoded]
     rows = args.batch_size or (AUTO_GPU_BATCH if model.device.type == "cuda" else AUTO_CPU_BATCH)
     soft_prompt = is_prompt_learning(model)
     if soft_prompt:
@@ -174,7 +185,7 @@ def generate(model, tokenizer, prompts: list[Prompt], args: GenerationArguments 
         # would be read at shifted positions: generate prompt-tuned models one prompt at a time, unpadded.
         rows = 1
 
-    bar = progress(len(prompts), "generating", "prompt", enabled=streamer is None)
+    bar = progress(len(encoded), "generating", "prompt", enabled=streamer is None and show_progress)
     decoding = _decoding_kwargs(args, tokenizer)
 
     def generate_batch(batch: list[int], prefix: list[int], prefix_cache) -> None:

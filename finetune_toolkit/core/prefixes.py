@@ -38,7 +38,14 @@ def prefix_runs(contexts: list[list[int]], keep: float = 0.5) -> list[tuple[list
     runs, current, shared = [], [], 0
     for index in order:
         if current:
-            together = common_prefix_length([contexts[current[0]], contexts[index]])
+            together = common_prefix_length([contexts[current[-1]], contexts[index]])
+            if len(current) > 1 and together > 2 * shared and (len(current) - 1) * shared < together:
+                # The run's last context shares far more with this one than the run shares (a short context that
+                # begins like the demonstrations sorted before them): those two start a run of their own.
+                last = current.pop()
+                runs.append((current, common_prefix_length([contexts[i] for i in current])))
+                current, shared = [last, index], together
+                continue
             if together >= keep * shared and together > 0:
                 current.append(index)
                 shared = min(shared, together)

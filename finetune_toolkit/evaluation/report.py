@@ -1,0 +1,67 @@
+"""The table and plots of `finetune-toolkit eval`: one row per model, each task's metrics as columns."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from finetune_toolkit.core.command_line import format_table
+from finetune_toolkit.core.plotting import pyplot, save_figure
+
+SKIPPED = ("alias", "name", "sample_len", "samples")
+
+
+def task_metrics(record: dict) -> dict[str, float]:
+    """`{"acc": 0.52, "exact_match (strip)": 0.1, ...}` of one (model, task) record: the group's aggregate for a group,
+    the task's own metrics otherwise; standard errors left out."""
+    task = record["task"]
+    scores = record.get("groups", {}).get(task) or record["results"].get(task)
+    if scores is None and len(record["results"]) == 1:  # a task given as a YAML file: its own name inside
+        scores = next(iter(record["results"].values()))
+    metrics = {}
+    for key, value in (scores or {}).items():
+        name, _, filter_name = key.partition(",")
+        if name in SKIPPED or "_stderr" in name or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        metrics[name if filter_name in ("", "none") else f"{name} ({filter_name})"] = float(value)
+    return metrics
+
+
+def summary_rows(records: list[dict], models: list[str], tasks: list[str]) -> list[dict]:
+    """One row per model: `model`, `parameters`, and `"<task> <metric>"` for every metric of every task."""
+    rows = {model: {"model": model, "parameters": None} for model in models}
+    for record in records:
+        row = rows[record["model"]]
+        row["parameters"] = row["parameters"] or record.get("parameters")
+        for metric, value in task_metrics(record).items():
+            row[f"{record['task']} {metric}"] = value
+    return [rows[model] for model in models]
+
+
+def summary_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table."""
+    columns = ["model", "parameters"] + list(dict.fromkeys(key for row in rows for key in row if key not in ("model", "parameters")))
+    return format_table(rows, columns)
+
+
+def plot_metric_vs_parameters(rows: list[dict], tasks: list[str], output_dir: str | Path) -> list[Path]:
+    """For each task, its first metric against the models' parameter counts (log scale): `<task>_vs_parameters.png`."""
+    plt = pyplot()
+    paths = []
+    for task in tasks:
+        columns = [key for key in rows[0] if key.startswith(f"{task} ")]
+        points = [(row["parameters"], row.get(columns[0])) for row in rows] if columns else []
+        points = sorted((p, v) for p, v in points if p and v is not None and math.isfinite(v))
+        if len(points) < 2:
+            continue
+        metric = columns[0][len(task) + 1:]
+        figure, axes = plt.subplots(figsize=(5, 3.5))
+        axes.plot([p for p, _ in points], [v for _, v in points], marker="o")
+        axes.set_xscale("log")
+        axes.set_xlabel("parameters")
+        axes.set_ylabel(metric)
+        axes.set_title(f"{task}: {metric} against model size")
+        axes.grid(alpha=0.3)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task)
+        paths.append(save_figure(figure, Path(output_dir) / f"{safe}_vs_parameters.png"))
+    return paths
