@@ -21,13 +21,14 @@ from pathlib import Path
 
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
-from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_text, check_plan
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_text, check_plan, read_plan
 from finetune_toolkit.core.progress import progress
 
 from .report import plot_metric_vs_parameters, summary_rows, summary_table
 
 logger = logging.getLogger(__name__)
 
+WHAT = "results of a different evaluation"
 INSTALL_HINT = "pip install 'finetune-toolkit[lm-eval]' (lm-evaluation-harness with its Transformers backend)"
 
 
@@ -176,15 +177,21 @@ def run_eval(args: EvalArguments) -> list[dict]:
     output = Path(args.output_path) if args.output_path else None
     plan = {key: value for key, value in asdict(args).items()
             if key not in ("batch_size", "output_path", "overwrite_output_dir", "reuse_prefix")}
-    if output is not None:
-        check_plan(output, plan, args.overwrite_output_dir, "results of a different evaluation", results=("runs",))
+    resuming = output is not None and read_plan(output) == plan and not args.overwrite_output_dir
+    if output is not None and not resuming and not args.overwrite_output_dir and output.is_dir() and any(output.iterdir()):
+        check_plan(output, plan, False, WHAT)  # refuses, writing nothing
     pairs = [(model, task) for model in args.model_name_or_path for task in args.tasks]
-    finished = {pair: record for pair in pairs if (record := _read_record(output, *pair)) is not None}
+    finished = {pair: record for pair in pairs if resuming and (record := _read_record(output, *pair)) is not None}
     if finished:
         logger.info("resuming: %d of %d (model, task) pairs are done", len(finished), len(pairs))
     # Every task still needed is built before any model loads: a dataset that cannot be reached stops the run first.
     built = {task: build_task(task, manager) for task in args.tasks if any(pair[1] == task and pair not in finished
                                                                               for pair in pairs)}
+    if output is not None:  # only now: a refused task leaves the output folder as it was
+        previous = (read_plan(output) or {}).get("model_name_or_path", [])
+        earlier = ["runs", "results.json", "results.md", *(sanitized(model) for model in previous),
+                   *(path.name for path in output.glob("*_vs_parameters.png"))]
+        check_plan(output, plan, args.overwrite_output_dir, WHAT, results=earlier)
     bar = progress(len(pairs), "evaluating", "task", initial=len(finished))
     records = dict(finished)
     for model_name in args.model_name_or_path:
