@@ -18,7 +18,7 @@ COMMANDS = {
     "lm": ("lm", "finetune_lm.py", "fine-tune a causal LM on text or instruction data (full, LoRA, prompt tuning)"),
     "generate": ("generate", "generate.py", "generate text with any causal LM (batched, sampling, stop strings, chat)"),
     "fewshot": ("fewshot", "fewshot.py", "few-shot in-context classification sweeps: shots x seeds x models"),
-    "eval": ("eval", "evaluate.py", "lm-evaluation-harness tasks on the toolkit's faster scorer (needs the lm-eval extra)"),
+    "eval": ("eval", "eval_harness.py", "lm-evaluation-harness tasks on the toolkit's faster scorer (needs the lm-eval extra)"),
     "compare": ("compare", "compare_adaptation.py", "ICL, prompt tuning, LoRA and full fine-tuning on the same data"),
     "emergence": ("emergence", "emergence.py", "watch induction heads form in small GPT-2s trained from scratch"),
     "scaling": ("scaling", "scaling.py", "a model-size ladder: exact match and continuous metrics against size"),

@@ -54,6 +54,17 @@ def test_each_subcommand_is_its_scripts_main_function():
             assert load_script(script[: -len(".py")]).main is command.main, name
 
 
+def test_no_script_shadows_an_importable_module():
+    # `python scripts/NAME.py` puts scripts/ first on sys.path, so a script named like a library (evaluate.py)
+    # would be imported in its place by everything the script runs.
+    import importlib.util
+
+    for script in sorted((ROOT / "scripts").glob("*.py")):
+        name = script.stem
+        shadowed = name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None
+        assert not shadowed, f"scripts/{script.name} shadows the module {name!r}; rename the script"
+
+
 def test_a_subcommands_help_lists_its_flags_under_its_own_name():
     result = run_module("classify", "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: finetune-toolkit classify")

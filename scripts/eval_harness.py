@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """lm-evaluation-harness tasks on the toolkit's scorer, for one model or several.
 
-`python scripts/evaluate.py ...` is `finetune-toolkit eval ...`: the same `main`, the same flags and config files
+`python scripts/eval_harness.py ...` is `finetune-toolkit eval ...`: the same `main`, the same flags and config files
 (`finetune_toolkit/commands/eval.py` says what it does and writes). Run with --help for every option.
 """
 
