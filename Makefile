@@ -14,12 +14,17 @@ PIP_INSTALL := $(PIP) install
 TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH)' | tr -c 'A-Za-z0-9._-' '_')
 REPORTS := $(VENV)/install-reports
 
-.PHONY: demo test test-numerics bench bench-icl bench-fewshot bench-overhead check-env clean
+.PHONY: demo test test-all test-numerics bench bench-icl bench-fewshot bench-overhead check-env clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py
 
+# The suite without its slow tier (tests marked `slow`: real pretrained models, kill-and-resume runs, a built wheel,
+# experiments trained to their result); `make test-all` runs everything, as CI does.
 test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 # The learning tests (marked `learning`: they train, then assert what the model learned) under every CPU kernel path

@@ -320,6 +320,7 @@ def test_prefix_matching_of_a_real_gpt2_matches_its_attention_weights_read_by_ha
     assert torch.allclose(scores.prefix_matching, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_an_experiment_killed_mid_training_resumes_to_the_same_records(tmp_path):
     import os
     import signal
@@ -401,6 +402,7 @@ def test_ablating_a_llama_head_zeroes_its_columns_of_o_proj(tiny_llama):
             pass
 
 
+@pytest.mark.slow
 @pytest.mark.learning
 def test_a_two_layer_attention_only_model_forms_an_induction_head_and_a_one_layer_model_does_not(tmp_path):
     # Olsson et al. 2022's canonical case, with the lab's defaults but fewer steps (the head forms by step ~400).

@@ -71,7 +71,7 @@ def uninterrupted(tiny_distilbert, sentiment_files, tmp_path_factory):
     return output_dir
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights(seed, uninterrupted, tiny_distilbert, sentiment_files, tmp_path):
     output_dir = tmp_path / "killed"
     command = _command(tiny_distilbert, sentiment_files, output_dir)
@@ -81,6 +81,7 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_weights(seed, unint
     assert_same_run(uninterrupted, output_dir)
 
 
+@pytest.mark.slow
 def test_a_causal_lm_killed_and_resumed_explicitly_ends_the_same(tiny_gpt2, tmp_path):
     from helpers import LM_CORPUS
 
@@ -96,6 +97,7 @@ def test_a_causal_lm_killed_and_resumed_explicitly_ends_the_same(tiny_gpt2, tmp_
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
 
+@pytest.mark.slow
 def test_a_lora_run_killed_at_a_random_moment_resumes_to_the_same_adapter(tiny_gpt2, tmp_path):
     from helpers import LM_CORPUS
 
@@ -171,7 +173,7 @@ def _table(output_dir):
     return [{k: v for k, v in row.items() if k not in ("seconds", "examples_per_second")} for row in rows]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_a_killed_sweep_finishes_only_the_remaining_runs_with_the_same_table(seed, fewshot_gpt2, fewshot_files, tmp_path):
     _run(_sweep_command(fewshot_gpt2, fewshot_files, tmp_path / "whole"))
     output_dir = tmp_path / "killed"
