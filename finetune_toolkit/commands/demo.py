@@ -105,7 +105,7 @@ def chat(demo: DemoArguments) -> str:
     from finetune_toolkit.core.generation import GenerationArguments, generate
     from finetune_toolkit.core.causal_lm import load_generator
 
-    print(f"\n== 3. Chat: {demo.chat_model} (the first run converts its GGUF weights, about 30 s)\n")
+    print(f"\n== 3. Chat: {demo.chat_model} (the first run converts its GGUF weights, about 15 s)\n")
     model, tokenizer = load_generator(demo.chat_model)
     answer = generate(model, tokenizer, [demo.question], GenerationArguments(max_new_tokens=48, chat=True))[0][0]
     print(f"  user:      {demo.question}\n  assistant: {answer.strip()}")
