@@ -58,3 +58,18 @@ def test_minilm_fine_tuned_on_the_demo_data_beats_its_untrained_accuracy(tmp_pat
     metrics = results["sentiment"]
     assert metrics["eval_accuracy"] >= 0.85
     assert metrics["eval_accuracy"] - metrics["eval_before_training_accuracy"] >= 0.25
+
+
+@needs_smollm
+def test_gguf_name_maps_are_built_once_during_conversion_only():
+    import gguf
+
+    from finetune_toolkit.core.packaged import _cached_gguf_name_maps
+
+    original = gguf.get_tensor_name_map
+    arch = gguf.MODEL_ARCH.LLAMA
+    with _cached_gguf_name_maps():
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+        assert gguf.get_tensor_name_map(arch, 2).get_name("model.layers.1.self_attn.q_proj") == "blk.1.attn_q"
+    assert gguf.get_tensor_name_map is original
+    assert original(arch, 2) is not original(arch, 2)
