@@ -6,7 +6,9 @@ where `pip install` would (uv reads none of pip's configuration).
 
 Reads `pip config list` (pip's files and its PIP_* variables) with pip's precedence for `pip install`: a PIP_*
 variable over an `[install]` setting over a `[global]` one. Passes on `find-links`, `index-url` and
-`extra-index-url`, in pip's order; prints nothing when pip has none of them.
+`extra-index-url`, in pip's order, and with extra indexes uv's `--index-strategy unsafe-best-match`: pip takes the
+best version from all its indexes together, where uv by default takes a package from the first index that has it (an
+older transformers from a mirror, say). Prints nothing when pip has none of these settings.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def uv_flags(settings: dict[str, list[str]]) -> list[str]:
     for key, flag in SETTINGS.items():
         for value in settings.get(key, []):
             flags += [flag, value]
+    if settings.get("extra-index-url"):
+        flags += ["--index-strategy", "unsafe-best-match"]  # pip's resolution across indexes
     return flags
 
 

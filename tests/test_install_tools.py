@@ -26,9 +26,16 @@ def test_uv_gets_pips_sources_with_pips_precedence():
     ])
     flags = uv_sources.uv_flags(uv_sources.pip_settings(listing))
     assert flags == ["--find-links", "/opt/wheels", "--index-url", "https://download.pytorch.org/whl/cpu",
-                     "--extra-index-url", "file:///a/simple", "--extra-index-url", "file:///b/simple"]
+                     "--extra-index-url", "file:///a/simple", "--extra-index-url", "file:///b/simple",
+                     "--index-strategy", "unsafe-best-match"]
 
 
 def test_no_pip_sources_means_no_uv_flags():
     uv_sources = load("uv_sources")
     assert uv_sources.uv_flags(uv_sources.pip_settings("global.timeout='60'\n")) == []
+
+
+def test_one_index_needs_no_index_strategy():
+    uv_sources = load("uv_sources")
+    flags = uv_sources.uv_flags(uv_sources.pip_settings(":env:.index-url='https://mirror.example/simple'\n"))
+    assert flags == ["--index-url", "https://mirror.example/simple"]
