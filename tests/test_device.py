@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from finetune_toolkit.core.generation import GenerationArguments, generate
+from finetune_toolkit.core.generation import AUTO_CPU_BATCH, GenerationArguments, generate
 from prompts.scoring import LabelScorer
 from finetune_toolkit.core.causal_lm import load_generator
 
@@ -68,13 +68,13 @@ def test_automatic_scoring_batches_halve_until_they_fit_and_give_the_same_scores
 
 def test_automatic_generation_batches_halve_until_they_fit_and_give_the_same_text(fewshot_gpt2, monkeypatch):
     model, tokenizer = load_generator(fewshot_gpt2)
-    prompts = [f"Review: film number {i} was" for i in range(20)]
+    prompts = [f"Review: film number {i} was" for i in range(40)]
     arguments = GenerationArguments(max_new_tokens=5)
     expected = generate(model, tokenizer, prompts, GenerationArguments(max_new_tokens=5, batch_size=1))
     calls = []
     _failing_above(model, monkeypatch, 6, calls)
     assert generate(model, tokenizer, prompts, arguments) == expected
-    assert calls[0] == 16 and calls.index(8) < calls.index(4) and max(calls[calls.index(4):]) == 4
+    assert calls[0] == AUTO_CPU_BATCH == 32 and calls.index(16) < calls.index(8) < calls.index(4) and max(calls[calls.index(4):]) == 4
 
 
 def test_words_scored_in_a_second_pass_equal_the_one_pass_scores(fewshot_gpt2):

@@ -95,6 +95,19 @@ def test_loglikelihood_groups_prefixes_and_matches_one_plain_pass_per_request(sp
     assert len({round(log_prob, 3) for log_prob, _ in ours}) > len(arguments) // 2, "scores must differ to test anything"
 
 
+def test_loglikelihood_runs_the_model_without_autograd(spread_gpt2):
+    model, tokenizer = spread_gpt2
+    lm = ToolkitLM(model, tokenizer=tokenizer)
+    grad_modes = []
+    hook = model.register_forward_pre_hook(lambda module, args: grad_modes.append(torch.is_grad_enabled()))
+    try:
+        lm.loglikelihood(_requests("loglikelihood", [(DEMONSTRATIONS + "the cat sat on the", option)
+                                                     for option in (" mat.", " log.")]), disable_tqdm=True)
+    finally:
+        hook.remove()
+    assert grad_modes and not any(grad_modes), "recording the autograd graph slows every scoring pass"
+
+
 def test_loglikelihood_rolling_uses_lm_evals_windows(spread_gpt2):
     model, tokenizer = spread_gpt2
     texts = [" ".join(["the cat sat on the mat and looked at the dog."] * repeats) for repeats in (1, 4, 7)]
