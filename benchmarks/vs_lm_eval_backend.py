@@ -20,8 +20,9 @@ Requests/s is lm-eval's requests (one per option, answer or document) over wall 
 loading excluded: what a user waits for. `model_speedup` compares the seconds spent inside each backend's request
 methods (`loglikelihood`, `loglikelihood_rolling`, `generate_until`) only, without lm-eval's request building,
 metrics and environment report, which both backends pay alike. A row that runs for seconds only is repeated,
-both backends alternately, and its medians reported (`repeats`). Checked per row: multiple choice `acc` and `acc_norm` equal and the largest per-option
-log-likelihood difference; generation identical text and equal `exact_match`; perplexity the relative difference.
+both backends alternately, and its medians reported (`repeats`). Checked per row: multiple choice `acc` and
+`acc_norm` equal and the largest per-option log-likelihood difference; generation identical text and equal
+`exact_match`; perplexity the relative difference.
 """
 
 from __future__ import annotations

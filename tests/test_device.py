@@ -74,7 +74,8 @@ def test_automatic_generation_batches_halve_until_they_fit_and_give_the_same_tex
     calls = []
     _failing_above(model, monkeypatch, 6, calls)
     assert generate(model, tokenizer, prompts, arguments) == expected
-    assert calls[0] == AUTO_CPU_BATCH == 32 and calls.index(16) < calls.index(8) < calls.index(4) and max(calls[calls.index(4):]) == 4
+    assert calls[0] == AUTO_CPU_BATCH == 32
+    assert calls.index(16) < calls.index(8) < calls.index(4) and max(calls[calls.index(4):]) == 4
 
 
 def test_words_scored_in_a_second_pass_equal_the_one_pass_scores(fewshot_gpt2):

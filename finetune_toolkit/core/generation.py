@@ -34,9 +34,10 @@ AUTO_GPU_BATCH, AUTO_CPU_BATCH, AUTO_CPU_TOKENS = 256, 32, 16384
 
 def auto_generation_rows(device: torch.device, longest: int) -> int:
     """Prompts per `generate` call when no batch size is given, for prompts of at most `longest` tokens with their
-    answers. A GPU starts at 256 and is halved on out-of-memory. A CPU takes 32 (each decoding step reads every weight
-    once whatever the batch, so wider batches are cheaper per answer: with SmolLM2-135M on 2 cores, 32 beat 16 by 8-35%), fewer
-    for long prompts (at most 16k tokens a batch): a CPU does not report running out of memory, it swaps."""
+    answers. A GPU starts at 256 and is halved on out-of-memory. A CPU takes 32: each decoding step reads every
+    weight once whatever the batch, so wider batches are cheaper per answer (with SmolLM2-135M on 2 cores, 32 beat
+    16 by 8-35%); fewer for long prompts, at most 16k tokens a batch, as a CPU does not report running out of
+    memory, it swaps."""
     if device.type == "cuda":
         return AUTO_GPU_BATCH
     return max(1, min(AUTO_CPU_BATCH, AUTO_CPU_TOKENS // max(1, longest)))
@@ -188,7 +189,8 @@ def generate_from_ids(model, tokenizer, encoded: list[list[int]], args: Generati
     # Longest first: the first batch needs the most memory, so an automatic size that fits it fits the rest.
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     outputs: list[list[str]] = [[] for _ in encoded]
-    rows = args.batch_size or auto_generation_rows(model.device, max(len(ids) + budget for ids, budget in zip(encoded, budgets)))
+    longest = max(len(ids) + budget for ids, budget in zip(encoded, budgets))
+    rows = args.batch_size or auto_generation_rows(model.device, longest)
     soft_prompt = is_prompt_learning(model)
     if soft_prompt:
         # peft puts the virtual tokens before the padding and ignores position ids, so a left-padded prompt
