@@ -95,7 +95,7 @@ class OptionScorer:
         self.path_checked, self.plain_reason = False, None
         self.max_rows: int | None = None
 
-    @torch.inference_mode()  # autograd off: recording the graph doubled the time of the elementwise layers
+    @torch.inference_mode()  # recording the autograd graph made a CPU scoring pass 1.7x slower
     def score(self, requests: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
         """`(summed log-probability, greedy)` of each continuation after its context, in request order."""
         if not requests:
