@@ -16,7 +16,7 @@ import datasets
 from datasets import DatasetDict
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
-from finetune_toolkit.core.causal_lm import continuation_ids
+from finetune_toolkit.core.prompt_encoding import continuation_ids
 from finetune_toolkit.core.columns import check_text_column, row_error
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.prompt_encoding import encode_prompt

@@ -17,21 +17,16 @@ A model the fast path cannot serve exactly takes the plain path (`plain_scoring`
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from finetune_toolkit.core.device import run_in_batches, to_device
-from finetune_toolkit.core.fast_path import TOLERANCE, agreed_before, fast_path_problem, remember_agreement
+from finetune_toolkit.core.fast_path import TOLERANCE
+from finetune_toolkit.core.prefixes import prefix_runs
 from finetune_toolkit.core.progress import progress
+from finetune_toolkit.core.scoring_core import ScoringModel
 
 from .plain_scoring import next_token_log_probs
-from finetune_toolkit.core.prefixes import prefix_runs
-
 from .score_batching import auto_batch_rows
-from .scoring import LabelScorer
-
-logger = logging.getLogger(__name__)
 
 
 def plain_option_scores(model, requests: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
@@ -87,55 +82,48 @@ class OptionScorer:
     """
 
     def __init__(self, model, batch_size: int | None = None, reuse_prefix: bool = True, progress: bool = True):
-        # The prefix cache, soft prompt and forward-call details are LabelScorer's; it is given no label words.
-        self.base = LabelScorer(model, [[[0]]], batch_size=batch_size, reuse_prefix=reuse_prefix, progress=False)
-        self.original_model, self.model = model, self.base.model
+        self.core = ScoringModel(model)  # prefix encoding, cache expansion, kept logits, path choice
+        self.original_model, self.model = model, self.core.model
         self.batch_size, self.reuse_prefix, self.progress = batch_size, reuse_prefix, progress
-        self.one_pass = self.base.one_pass
-        self.path_checked, self.plain_reason = False, None
+        self.plain_reason: str | None = None  # why the last call took the plain path, None when it took the fast one
         self.max_rows: int | None = None
+        self.pad_id = 0
 
     @torch.inference_mode()  # recording the autograd graph made a CPU scoring pass 1.7x slower
     def score(self, requests: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
-        """`(summed log-probability, greedy)` of each continuation after its context, in request order."""
+        """`(summed log-probability, greedy)` of each continuation after its context, in request order.
+
+        The path is chosen for each call from its own longest request (`ScoringModel.choose_path`)."""
         if not requests:
             return []
         for context, continuation in requests:
             if not context or not continuation:
                 raise ValueError("every request needs at least one context token and one continuation token")
-        if not self.path_checked:
-            self._choose_path(requests)
+        longest = max(len(c) + len(t) for c, t in requests)
+        if not self.core.custom_masks:
+            self.plain_reason = "its attention kernel (FlashAttention) takes no custom attention mask"
+        else:
+            kind = f"options/{'prefix' if self.reuse_prefix else 'whole'}"
+            self.plain_reason = self.core.choose_path(kind, longest, lambda: self._compare_paths(requests))
         if self.plain_reason is not None:
             return plain_option_scores(self.original_model, requests)
         return self._score_fast(requests)
 
-    def _choose_path(self, requests) -> None:
-        self.path_checked = True
-        longest = self.base.virtual_length + max(len(c) + len(t) for c, t in requests)
-        problem = fast_path_problem(self.model, longest)
-        if problem is None and not self.one_pass:
-            problem = "its attention kernel (FlashAttention) takes no custom attention mask"
-        if problem is None and agreed_before(self.original_model, "options"):
-            return
-        if problem is None:
-            by_length = sorted(range(len(requests)), key=lambda i: len(requests[i][0]) + len(requests[i][1]))
-            sample = [requests[i] for i in dict.fromkeys([by_length[0], by_length[len(by_length) // 2], by_length[-1]])]
-            plain = plain_option_scores(self.original_model, sample)
-            try:
-                fast = self._score_fast(sample, show_progress=False)
-            except torch.OutOfMemoryError:
-                raise
-            except RuntimeError as error:
-                fast, problem = None, f"the fast path fails on it ({' '.join(str(error).split())[:120]})"
-            if fast is not None:
-                difference = max(abs(a[0] - b[0]) for a, b in zip(fast, plain))
-                if not difference <= TOLERANCE or [a[1] for a in fast] != [b[1] for b in plain]:
-                    problem = f"its fast-path log-probabilities differ from a plain forward pass by {difference:.1e} on the first requests"
-        if problem is not None:
-            self.plain_reason = problem
-            logger.warning("scoring on the plain path (one unpadded forward pass per request): %s", problem)
-        else:
-            remember_agreement(self.original_model, "options")
+    def _compare_paths(self, requests) -> str | None:
+        """Both paths on the shortest, middle and longest request: None when they agree, else how they differ."""
+        by_length = sorted(range(len(requests)), key=lambda i: len(requests[i][0]) + len(requests[i][1]))
+        sample = [requests[i] for i in dict.fromkeys([by_length[0], by_length[len(by_length) // 2], by_length[-1]])]
+        plain = plain_option_scores(self.original_model, sample)
+        try:
+            fast = self._score_fast(sample, show_progress=False)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as error:
+            return f"the fast path fails on it ({' '.join(str(error).split())[:120]})"
+        difference = max(abs(a[0] - b[0]) for a, b in zip(fast, plain))
+        if not difference <= TOLERANCE or [a[1] for a in fast] != [b[1] for b in plain]:
+            return f"its fast-path log-probabilities differ from a plain forward pass by {difference:.1e} on the first requests"
+        return None
 
     def _score_fast(self, requests, show_progress: bool = True) -> list[tuple[float, bool]]:
         contexts: dict[tuple[int, ...], list[int]] = {}  # context -> indices of its requests
@@ -153,12 +141,11 @@ class OptionScorer:
         runs = [(run, shared) for run, shared in runs if len(run) > 1 and shared >= 1] + ([(alone, 0)] if alone else [])
         bar = progress(len(requests), "scoring", "request", enabled=self.progress and show_progress)
         for run, prefix_length in runs:
-            use_cache = prefix_length > 0 or self.base.virtual_prompt is not None
-            cache = self.base._encode_prefix(rows[run[0]][:prefix_length]) if use_cache else None
-            offset = self.base.virtual_length + prefix_length
+            cache = self.core.encode_prefix(rows[run[0]][:prefix_length])
+            offset = self.core.virtual_length + prefix_length
             order = sorted(run, key=lambda r: -(len(rows[r]) + sum(len(requests[i][1]) for i in row_requests[r])))
             width_guess = len(rows[order[0]]) - prefix_length + sum(len(requests[i][1]) for i in row_requests[order[0]])
-            size = self.batch_size or min(auto_batch_rows(self.base.device, width_guess), self.max_rows or len(order))
+            size = self.batch_size or min(auto_batch_rows(self.core.device, width_guess), self.max_rows or len(order))
 
             def score_batch(batch: list[int]) -> None:
                 for index, result in self._score_batch([rows[r][prefix_length:] for r in batch],
@@ -185,13 +172,13 @@ class OptionScorer:
                 positions += range(offset + len(suffix), offset + len(suffix) + len(continuation) - 1)
             layouts.append((ids, segments, positions))
         width = max(len(ids) for ids, _, _ in layouts)
-        pad = self.base.pad_id
+        pad = self.pad_id
         input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _, _ in layouts])
         segments = torch.tensor([seg + [-2] * (width - len(seg)) for _, seg, _ in layouts])
         positions = torch.tensor([pos + [pos[-1]] * (width - len(pos)) for _, _, pos in layouts])
-        input_ids, segments, positions = (to_device(t, self.base.device) for t in (input_ids, segments, positions))
+        input_ids, segments, positions = (to_device(t, self.core.device) for t in (input_ids, segments, positions))
         mask = block_attention_mask(segments, offset, self.model.dtype)
-        cache = self.base._expanded_cache(prefix_cache, batch) if prefix_cache is not None else None
+        cache = self.core.expanded_cache(prefix_cache, batch)
         # Only the positions that predict a continuation token go through the output layer.
         predictors, start_of = [], []
         for suffix, row_blocks in zip(suffixes, blocks):
@@ -203,11 +190,8 @@ class OptionScorer:
             predictors.append(row_predictors)
         keep = sorted({position for row in predictors for block in row for position in block})
         column_of = {position: column for column, position in enumerate(keep)}
-        keep_t = to_device(torch.tensor(keep), self.base.device)
-        kwargs = {"logits_to_keep": keep_t} if self.base.takes_logits_to_keep else {}
-        output = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=False,
-                            **{self.base.cache_name: cache}, **kwargs)
-        logits = output.logits if self.base.takes_logits_to_keep else output.logits[:, keep_t]
+        keep_t = to_device(torch.tensor(keep), self.core.device)
+        logits, _ = self.core.kept_logits(input_ids, mask, positions, cache, keep_t)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         for row, row_blocks in enumerate(blocks):
             for (index, continuation), block in zip(row_blocks, predictors[row]):

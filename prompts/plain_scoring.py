@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from finetune_toolkit.core.device import to_device
+from finetune_toolkit.core.prefixes import takes_logits_to_keep
 
 
 @torch.inference_mode()
@@ -17,7 +18,10 @@ def next_token_log_probs(model, context: list[int], continuation: list[int]) -> 
     """`[len(continuation), vocab]`: the distribution before each token of `continuation` after `context`, from one
     forward pass over both, unpadded."""
     ids = to_device(torch.tensor([context + continuation[:-1]], dtype=torch.long), model.device)
-    return torch.log_softmax(model(input_ids=ids).logits[0, -len(continuation):].float(), dim=-1).cpu()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a `peft` model passes it on
+    # Only the positions read go through the output layer: the vocabulary projection dominates a short pass.
+    kept = {"logits_to_keep": len(continuation)} if takes_logits_to_keep(base) else {}
+    return torch.log_softmax(model(input_ids=ids, **kept).logits[0, -len(continuation):].float(), dim=-1).cpu()
 
 
 def continuation_log_probs(model, context: list[int], continuation: list[int]) -> torch.Tensor:

@@ -18,22 +18,19 @@ encoded as the first part of every prefix cache, which is what `PeftModel` feeds
 
 from __future__ import annotations
 
-import inspect
-import logging
 from collections import defaultdict
 
 import torch
-from transformers import DynamicCache
 
-from finetune_toolkit.core.adapter_loading import is_prompt_learning
 from finetune_toolkit.core.device import run_in_batches, to_device
-from finetune_toolkit.core.fast_path import TOLERANCE, fast_path_problem
+from finetune_toolkit.core.fast_path import TOLERANCE
+from finetune_toolkit.core.prefixes import cache_of, common_prefix_length
+from finetune_toolkit.core.scoring_core import ScoringModel
+
 from finetune_toolkit.core.progress import progress
 
 from .plain_scoring import plain_label_scores
-from .score_batching import auto_batch_rows, cache_of, common_prefix_length, word_block_mask
-
-logger = logging.getLogger(__name__)
+from .score_batching import auto_batch_rows, word_block_mask
 
 REDUCTIONS = ("sum", "mean")
 
@@ -51,15 +48,11 @@ class LabelScorer:
                  single_token: bool = False, reuse_prefix: bool = True, progress: bool = True):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}")
-        self.original_model, self.continuations, self.single_token = model, continuations, single_token
-        self.path_checked, self.plain_reason = False, None  # see _choose_path
-        self.virtual_prompt = None  # [virtual tokens, hidden]: a soft prompt put before every prompt
-        if is_prompt_learning(model):
-            with torch.no_grad():
-                self.virtual_prompt = model.get_prompt(batch_size=1)[0].detach()
-            model = model.get_base_model()
-        self.virtual_length = 0 if self.virtual_prompt is None else self.virtual_prompt.shape[0]
-        self.model, self.reduction, self.batch_size = model, reduction, batch_size
+        self.core = ScoringModel(model)  # prefix encoding, cache expansion, kept logits, path choice
+        self.original_model, self.model = model, self.core.model
+        self.continuations, self.single_token = continuations, single_token
+        self.plain_reason: str | None = None  # why the last call took the plain path, None when it took the fast one
+        self.reduction, self.batch_size = reduction, batch_size
         self.reuse_prefix, self.progress = reuse_prefix, progress
         self.words = [ids[:1] if single_token else ids for label in continuations for ids in label]
         self.num_labels = len(continuations)
@@ -83,7 +76,7 @@ class LabelScorer:
             self.block_word = torch.zeros(len(self.block_inputs), len(self.words), device=device)
             self.block_word[torch.arange(len(self.block_inputs)), torch.tensor(self.multi, device=device)[self.block_of]] = 1
         # FlashAttention takes no custom mask: there, multi-token words continue the KV cache in a second pass.
-        self.one_pass = not str(getattr(model.config, "_attn_implementation", "")).startswith("flash")
+        self.one_pass = self.core.custom_masks
         if self.multi:  # for the two-pass path
             width = max(len(self.words[w]) for w in self.multi) - 1
             inputs = torch.zeros(len(self.multi), width, dtype=torch.long)
@@ -93,10 +86,6 @@ class LabelScorer:
                 inputs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
                 targets[row, : len(ids) - 1] = torch.tensor(ids[1:])
             self.word_inputs, self.word_targets = inputs.to(device), targets.to(device)
-        parameters = inspect.signature(model.forward).parameters
-        self.takes_logits_to_keep = "logits_to_keep" in parameters
-        # Transformers renamed `past_key_values` to `cache` during 5.x; accept both.
-        self.cache_name = "cache" if "cache" in parameters else "past_key_values"
         self.pad_id = 0
         self.max_rows: int | None = None  # set when the device ran out of memory at a larger batch
         self.rows_used: int | None = None  # the largest batch that ran, for reports
@@ -114,42 +103,36 @@ class LabelScorer:
 
         `groups[i]` names the demonstrations of prompt i; prompts of one group share their prefix cache.
         The scores stay on the device until every batch is done: one copy back, one synchronisation.
-        A model the fast path cannot serve exactly is scored on the plain path instead (`_choose_path`).
+        A call the fast path cannot serve exactly is scored on the plain path instead (`ScoringModel.choose_path`).
         """
         groups = groups if groups is not None else [0] * len(prompts)
         if not prompts:
             return torch.empty(0, self.num_labels)
-        if not self.path_checked:
-            self._choose_path(prompts, groups)
+        longest = max(len(p) for p in prompts) + self.max_continuation_length()
+        kind = f"labels/{'prefix' if self.reuse_prefix else 'whole'}/{'blocks' if self.one_pass and self.multi else 'words'}"
+        self.plain_reason = self.core.choose_path(kind, longest, lambda: self._compare_paths(prompts, groups))
         if self.plain_reason is not None:
             return plain_label_scores(self.original_model, prompts, self.continuations, self.reduction, self.single_token)
         return self._score_fast(prompts, groups)
 
-    def _choose_path(self, prompts: list[list[int]], groups: list) -> None:
-        """Take the plain path when the model is of a kind the fast path cannot serve (`fast_path_problem`), or when
-        the two paths disagree on a few of these prompts (the longest group's shortest, middle and longest)."""
-        self.path_checked = True
-        longest = self.virtual_length + max(len(p) for p in prompts) + self.max_continuation_length()
-        problem = fast_path_problem(self.model, longest)
-        if problem is None:
-            members = defaultdict(list)
-            for index, group in enumerate(groups):
-                members[group].append(index)
-            group = sorted(max(members.values(), key=len), key=lambda i: len(prompts[i]))
-            sample = [prompts[i] for i in dict.fromkeys([group[0], group[len(group) // 2], group[-1]])]
-            plain = plain_label_scores(self.original_model, sample, self.continuations, self.reduction, self.single_token)
-            try:
-                fast = self._score_fast(sample, [0] * len(sample), show_progress=False)
-                difference = (fast - plain).abs().max().item()
-            except torch.OutOfMemoryError:
-                raise
-            except RuntimeError as error:  # a model whose attention or cache the fast path does not fit
-                difference, problem = float("inf"), f"the fast path fails on it ({' '.join(str(error).split())[:120]})"
-            if problem is None and not difference <= TOLERANCE:
-                problem = f"its fast-path log-probabilities differ from a plain forward pass by {difference:.1e} on the first prompts"
-        if problem is not None:
-            self.plain_reason = problem
-            logger.warning("scoring on the plain path (one unpadded forward pass per prompt and label word): %s", problem)
+    def _compare_paths(self, prompts: list[list[int]], groups: list) -> str | None:
+        """Both paths on three of these prompts (the largest group's shortest, middle and longest): None when they
+        agree, else how they differ."""
+        members = defaultdict(list)
+        for index, group in enumerate(groups):
+            members[group].append(index)
+        group = sorted(max(members.values(), key=len), key=lambda i: len(prompts[i]))
+        sample = [prompts[i] for i in dict.fromkeys([group[0], group[len(group) // 2], group[-1]])]
+        plain = plain_label_scores(self.original_model, sample, self.continuations, self.reduction, self.single_token)
+        try:
+            difference = (self._score_fast(sample, [0] * len(sample), show_progress=False) - plain).abs().max().item()
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as error:  # a model whose attention or cache the fast path does not fit
+            return f"the fast path fails on it ({' '.join(str(error).split())[:120]})"
+        if not difference <= TOLERANCE:
+            return f"its fast-path log-probabilities differ from a plain forward pass by {difference:.1e} on the first prompts"
+        return None
 
     def _score_fast(self, prompts: list[list[int]], groups: list, show_progress: bool = True) -> torch.Tensor:
         members = defaultdict(list)
@@ -162,30 +145,16 @@ class LabelScorer:
             prefix_length = common_prefix_length([prompts[i] for i in indices]) if self.reuse_prefix and len(indices) > 1 else 0
             # Keep at least one token of every prompt out of the prefix: its logits score the labels.
             prefix_length = min(prefix_length, min(len(prompts[i]) for i in indices) - 1)
-            if prefix_length < 1 and self.virtual_prompt is None:
+            if prefix_length < 1 and self.core.virtual_prompt is None:
                 alone += indices
                 continue
             prefix_length = max(prefix_length, 0)
-            prefix_cache = self._encode_prefix(prompts[indices[0]][:prefix_length])
-            self._score_batches(prompts, indices, prefix_length, prefix_cache, scores, bar, offset=self.virtual_length + prefix_length)
+            prefix_cache = self.core.encode_prefix(prompts[indices[0]][:prefix_length])
+            self._score_batches(prompts, indices, prefix_length, prefix_cache, scores, bar,
+                                offset=self.core.virtual_length + prefix_length)
         self._score_batches(prompts, alone, 0, None, scores, bar)
         bar.close()
         return scores.float().cpu()
-
-    def _encode_prefix(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        input_ids = to_device(torch.tensor([prefix], dtype=torch.long), self.device)
-        kwargs = {"logits_to_keep": 1} if self.takes_logits_to_keep else {}
-        if self.virtual_prompt is not None:
-            embeddings = self.model.get_input_embeddings()(input_ids)
-            kwargs["inputs_embeds"] = torch.cat([self.virtual_prompt[None].to(embeddings.dtype), embeddings], 1)
-        else:
-            kwargs["input_ids"] = input_ids
-        cache = cache_of(self.model(use_cache=True, **kwargs))
-        return [(layer.keys, layer.values) for layer in cache.layers]
-
-    def _expanded_cache(self, prefix_cache, batch: int):
-        data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in prefix_cache]
-        return DynamicCache(ddp_cache_data=data, config=self.model.config)
 
     def _score_batches(self, prompts, indices, prefix_length, prefix_cache, scores, bar, offset: int | None = None) -> None:
         """Score `indices` in batches; each prompt's first `prefix_length` tokens are in `prefix_cache`, which
@@ -233,12 +202,9 @@ class LabelScorer:
         else:
             suffix_mask = (arange[None, :] < lengths_t[:, None]).long()
             attention_mask = torch.cat([suffix_mask.new_ones(batch, prefix_length), suffix_mask], 1) if prefix_length else suffix_mask
-        cache = self._expanded_cache(prefix_cache, batch) if prefix_cache is not None else None
-        kwargs = {"logits_to_keep": keep_t} if self.takes_logits_to_keep else {}
+        cache = self.core.expanded_cache(prefix_cache, batch)
         two_pass_words = bool(self.multi) and not self.one_pass
-        output = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                            use_cache=two_pass_words, **{self.cache_name: cache}, **kwargs)
-        logits = output.logits if self.takes_logits_to_keep else output.logits[:, keep_t]
+        logits, output = self.core.kept_logits(input_ids, attention_mask, positions, cache, keep_t, use_cache=two_pass_words)
         rows = torch.arange(batch, device=self.device)
         next_token = torch.log_softmax(logits[rows, column].float(), dim=-1)
         word_scores = next_token[:, self.first_tokens]  # [batch, words]
@@ -261,9 +227,7 @@ class LabelScorer:
         inputs, targets = self.word_inputs.repeat(batch, 1), self.word_targets.repeat(batch, 1)
         mask = torch.cat([attention_mask.repeat_interleave(words, 0), (targets >= 0).long()], 1)
         positions = ends.repeat_interleave(words)[:, None] + torch.arange(width, device=self.device)[None, :]
-        kwargs = {"logits_to_keep": width} if self.takes_logits_to_keep else {}
-        logits = self.model(input_ids=inputs, attention_mask=mask, position_ids=positions,
-                            use_cache=False, **{self.cache_name: cache}, **kwargs).logits[:, -width:]
+        logits, _ = self.core.kept_logits(inputs, mask, positions, cache, torch.arange(width, device=self.device))
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         picked = log_probs.gather(-1, targets.clamp(min=0)[..., None])[..., 0] * (targets >= 0)
         extra = torch.zeros(batch, len(self.words), device=self.device)

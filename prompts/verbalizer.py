@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_toolkit.core.causal_lm import continuation_ids
+from finetune_toolkit.core.prompt_encoding import continuation_ids
 from finetune_toolkit.core.errors import UserError
 
 

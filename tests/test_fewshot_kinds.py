@@ -30,12 +30,15 @@ def example_data(name: str):
 
 
 def plain_option_log_prob(model, tokenizer, prompt: str, continuation: str) -> float:
-    """Summed log-probability of `continuation` after `prompt`, from one forward pass over the whole text."""
+    """Summed log-probability of `continuation` after `prompt`, from one forward pass over both. The continuation's
+    tokens are its own encoding: a byte-level BPE never merges a word that starts with a space into the text before it,
+    so they must equal what follows the prompt in the whole text's encoding (checked, not assumed)."""
     context = tokenizer(prompt)["input_ids"]
-    whole = tokenizer(prompt + continuation)["input_ids"]
+    option = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    assert tokenizer(prompt + continuation)["input_ids"] == context + option
     with torch.no_grad():
-        log_probs = torch.log_softmax(model(torch.tensor([whole])).logits[0].float(), -1)
-    return sum(log_probs[position - 1, whole[position]].item() for position in range(len(context), len(whole)))
+        log_probs = torch.log_softmax(model(torch.tensor([context + option])).logits[0].double(), -1)
+    return sum(log_probs[len(context) - 1 + j, token].item() for j, token in enumerate(option))
 
 
 def test_option_scores_with_shared_prefixes_equal_one_plain_pass_per_option(fewshot_gpt2):
@@ -49,6 +52,7 @@ def test_option_scores_with_shared_prefixes_equal_one_plain_pass_per_option(fews
         expected = [plain_option_log_prob(model, tokenizer, prompt, " " + option) for option in query["choices"]]
         assert result.option_log_probs[i] == pytest.approx(expected, abs=1e-4)
         assert result.predictions[i] == max(range(4), key=expected.__getitem__)
+    assert predictor.scorer.plain_reason is None, "the fast path must be the one compared"
     assert len(set(map(tuple, result.demonstrations))) == 1 and len(result.demonstrations[0]) == 3  # one shared prefix
 
 

@@ -72,8 +72,8 @@ def test_loglikelihood_groups_prefixes_and_matches_one_plain_pass_per_request(sp
         ("", "the cat sat on the mat."),         # empty context: the prefix token conditions it
     ]
     prefixes = []
-    encode_prefix = lm.scorer.base._encode_prefix
-    monkeypatch.setattr(lm.scorer.base, "_encode_prefix", lambda ids: prefixes.append(len(ids)) or encode_prefix(ids))
+    encode_prefix = lm.scorer.core.encode_prefix
+    monkeypatch.setattr(lm.scorer.core, "encode_prefix", lambda ids: prefixes.append(len(ids)) or encode_prefix(ids))
 
     ours = lm.loglikelihood(_requests("loglikelihood", arguments), disable_tqdm=True)
     theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4).loglikelihood(

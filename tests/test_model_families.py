@@ -99,14 +99,14 @@ def test_label_scoring_equals_one_plain_forward_pass_per_prompt(family, tokenize
     assert any(len(word) > 1 for label in continuations for word in label)  # multi-token words take the block path
     expected = plain_label_scores(model, prompts, continuations)
     scorer = LabelScorer(model, continuations, batch_size=4, progress=False)
-    with caplog.at_level(logging.WARNING, logger="prompts.scoring"):
+    with caplog.at_level(logging.WARNING, logger="finetune_toolkit.core.fast_path"):
         scores = scorer.score(prompts, [0] * len(prompts))
     assert torch.allclose(scores, expected, atol=1e-4, rtol=0)
     assert scores.argmax(-1).tolist() == expected.argmax(-1).tolist()
     if name in SLIDING:
         assert "sliding window" in scorer.plain_reason
         assert [r.message for r in caplog.records if "plain path" in r.message] == [
-            f"scoring on the plain path (one unpadded forward pass per prompt and label word): {scorer.plain_reason}"]
+            f"scoring on the plain path (one unpadded forward pass per request): {scorer.plain_reason}"]
     else:
         assert scorer.plain_reason is None and not caplog.records
 
@@ -153,10 +153,26 @@ def test_a_family_the_rules_do_not_know_is_caught_by_comparing_both_paths(reuse_
     the fast path returns other numbers (without prefix reuse) or fails (with it)."""
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(family_config("mistral", len(tokenizer))).eval()
-    monkeypatch.setattr("prompts.scoring.fast_path_problem", lambda model, longest: None)
+    monkeypatch.setattr("finetune_toolkit.core.fast_path.fast_path_problem", lambda model, longest: None)
     prompts, continuations = few_shot_prompts(tokenizer), label_words(tokenizer)
     scorer = LabelScorer(model, continuations, batch_size=4, reuse_prefix=reuse_prefix, progress=False)
-    with caplog.at_level(logging.WARNING, logger="prompts.scoring"):
+    with caplog.at_level(logging.WARNING, logger="finetune_toolkit.core.fast_path"):
         scores = scorer.score(prompts, [0] * len(prompts))
     assert reason in scorer.plain_reason
     assert torch.allclose(scores, plain_label_scores(model, prompts, continuations), atol=1e-6)
+
+
+def test_a_short_call_then_a_long_one_on_a_sliding_window_model_takes_the_plain_path_for_the_long_one(tokenizer):
+    """The path is chosen per call from that call's longest request: a short multiple-choice task first, then rolling
+    windows longer than the window, must not be scored on the fast path (whose mask drops the window)."""
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(family_config("mistral", len(tokenizer))).eval()
+    scorer = OptionScorer(model, batch_size=3, progress=False)
+    short = [(encode_prompt(tokenizer, "a dull plot"), [5, 6]), (encode_prompt(tokenizer, "a dull plot"), [7])]
+    assert max(len(c) + len(t) for c, t in short) < WINDOW
+    assert [round(s, 4) for s, _ in scorer.score(short)] == [round(s, 4) for s, _ in plain_option_scores(model, short)]
+    assert scorer.plain_reason is None, "the short call fits the window: the fast path"
+    long_ = [(prompt, [5, 6, 7]) for prompt in few_shot_prompts(tokenizer, 3)]
+    scores, expected = scorer.score(long_), plain_option_scores(model, long_)
+    assert "sliding window" in scorer.plain_reason
+    assert max(abs(got[0] - want[0]) for got, want in zip(scores, expected)) < 1e-6

@@ -88,10 +88,37 @@ def test_prefix_cache_scores_equal_encoding_every_prompt(request, model_fixture)
     words = [[tokenizer(" negative", add_special_tokens=False)["input_ids"], tokenizer(" awful plot", add_special_tokens=False)["input_ids"]],
              [tokenizer(" positive", add_special_tokens=False)["input_ids"]]]
     groups = [0, 0, 0, 0, 1]
-    cached = LabelScorer(model, words, batch_size=3, reuse_prefix=True, progress=False).score(prompts, groups)
-    uncached = LabelScorer(model, words, batch_size=1, reuse_prefix=False, progress=False).score(prompts, groups)
+    scorer = LabelScorer(model, words, batch_size=3, reuse_prefix=True, progress=False)
+    cached = scorer.score(prompts, groups)
+    assert scorer.plain_reason is None, "the fast path must be the one compared"
     assert common_prefix_length(prompts[:4]) > 15  # most of each prompt comes from the cache
-    torch.testing.assert_close(cached, uncached, atol=1e-5, rtol=1e-5)
+    expected = torch.tensor([[torch.logsumexp(torch.tensor([_hand_log_prob(model, prompt, ids) for ids in label]), 0).item()
+                              for label in words] for prompt in prompts], dtype=torch.float64)
+    torch.testing.assert_close(cached.double(), expected, atol=1e-4, rtol=0)
+
+
+def test_the_paths_are_compared_once_per_model_and_plain_passes_compute_only_the_positions_read(fewshot_gpt2, monkeypatch):
+    """A sweep builds a scorer per run: the comparison with the plain path must not be paid again on the same model
+    (it cost a third of a short run), and the plain path must not run the output layer over the whole prompt."""
+    from prompts import plain_scoring
+
+    model, tokenizer = load_generator(fewshot_gpt2)
+    prompts = tokenizer([f"Review: {q}\nSentiment:" for q in ("a film", "a dull plot", "what a brilliant movie")])["input_ids"]
+    words = [[tokenizer(" negative")["input_ids"]], [tokenizer(" positive")["input_ids"]]]
+    passes, forward = [], model.forward
+
+    def counted(*args, **kwargs):
+        passes.append(kwargs.get("logits_to_keep"))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counted)
+    plain_calls, plain = [], plain_scoring.plain_label_scores
+    monkeypatch.setattr("prompts.scoring.plain_label_scores", lambda *a, **k: plain_calls.append(1) or plain(*a, **k))
+    first = LabelScorer(model, words, progress=False).score(prompts)
+    assert len(plain_calls) == 1 and 1 in passes, "the first scorer compares both paths; plain passes keep one position"
+    second = LabelScorer(model, words, progress=False).score(prompts)
+    assert len(plain_calls) == 1, "a later scorer of the same kind on the same model does not compare again"
+    torch.testing.assert_close(first, second)
 
 
 def test_single_token_mode_refuses_labels_sharing_a_first_token(gpt2):

@@ -70,17 +70,3 @@ def context_length(model) -> int | None:
     return None
 
 
-def continuation_ids(tokenizer, context: str, continuation: str) -> list[int]:
-    """The tokens `continuation` adds after `context` (encoded together, context tokens removed).
-
-    Falls back to encoding the continuation alone when the two merge across the boundary. Label words are
-    scored (`prompts`) and completions trained (`finetune.instructions`) with the same tokens this way.
-    """
-    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"] if context else []
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    if context_ids and whole[: len(context_ids)] == context_ids and len(whole) > len(context_ids):
-        return whole[len(context_ids):]
-    ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    if not ids:
-        raise UserError(f"{continuation.strip()!r} encodes to no tokens; choose another word or text")
-    return ids

@@ -12,31 +12,52 @@ attends to the whole sequence through a key/value cache. Two kinds of model are 
 
 `fast_path_problem` says why a model is not served, before any scoring; the scorers then take the plain path
 (one unpadded forward pass per example) and say so in one line. They also compare both paths on a few real
-prompts first, so a model this list does not know cannot give silently different numbers either.
+prompts first (once per model and kind of scorer: `choose_path`), so a model this list does not know cannot give
+silently different numbers either.
 """
 
 from __future__ import annotations
 
+import logging
 import weakref
+
+logger = logging.getLogger(__name__)
 
 # Model types whose layers keep a recurrent state instead of (or beside) a key/value cache.
 RECURRENT_MODEL_TYPES = {"mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma", "jamba", "zamba", "zamba2", "bamba",
                          "lfm2", "xlstm", "falcon_h1", "granitemoehybrid", "nemotron_h", "qwen3_next", "minimax"}
 # Largest difference in log-probability between the fast and the plain path that counts as equal (float32 rounding).
 TOLERANCE = 1e-4
-# Models whose fast path a scorer has compared with the plain path and found equal, so that a sweep's later runs of
-# the same model (and the same kind of scorer) need not pay for the comparison again: kind -> models.
-_AGREED: dict[str, "weakref.WeakSet"] = {}
+# What comparing both paths found, per kind of scorer and model: None (the fast path agreed) or why not. A model is
+# compared once per process and kind, so the later calls of a sweep or of lm-eval's tasks do not pay for it again.
+_VERDICTS: dict[str, "weakref.WeakKeyDictionary"] = {}
+_WARNED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> reasons already said
 
 
-def agreed_before(model, kind: str) -> bool:
-    """Whether a `kind` scorer already found this model's fast path equal to its plain path in this process."""
-    return model in _AGREED.get(kind, ())
+def choose_path(model, kind: str, longest: int, compare) -> str | None:
+    """None when the fast path serves this call exactly, otherwise why the plain path must take it.
+
+    Decided per call: a model the rules rule out for sequences of `longest` tokens (`fast_path_problem`: a sliding
+    window shorter than this call's longest request) takes the plain path for this call only, so a short task before
+    a long one cannot carry the fast path over. Otherwise `compare()` (both paths on a few of the call's requests;
+    None or the difference found) runs the first time this `kind` of scorer meets `model`, and its verdict is kept.
+    The plain path is announced once per model and reason."""
+    problem = fast_path_problem(model, longest)
+    if problem is None:
+        verdicts = _VERDICTS.setdefault(kind, weakref.WeakKeyDictionary())
+        if model not in verdicts:
+            verdicts[model] = compare()
+        problem = verdicts[model]
+    said = _WARNED.setdefault(model, set())
+    if problem is not None and problem not in said:
+        said.add(problem)
+        logger.warning("scoring on the plain path (one unpadded forward pass per request): %s", problem)
+    return problem
 
 
-def remember_agreement(model, kind: str) -> None:
-    """Record that the fast path of `model` agreed with its plain path (see `agreed_before`)."""
-    _AGREED.setdefault(kind, weakref.WeakSet()).add(model)
+def compared_before(model, kind: str) -> bool:
+    """Whether a `kind` scorer has already compared both paths on `model` in this process."""
+    return model in _VERDICTS.get(kind, ())
 
 
 def model_config(model):

@@ -23,7 +23,7 @@ from .device import map_across_processes, run_in_batches, to_device
 from .errors import UserError
 from .fast_path import fast_path_problem
 from .metrics import generation_scores
-from .prefixes import encode_prefix, expanded_cache, prefix_runs
+from .prefixes import cache_argument, encode_prefix, expanded_cache, prefix_runs
 from .progress import progress
 from .prompt_encoding import Prompt, as_chat, encode_prompts, is_chat, require_chat_template
 
@@ -207,7 +207,7 @@ def generate_from_ids(model, tokenizer, encoded: list[list[int]], args: Generati
             shared = torch.tensor([prefix] * len(batch), dtype=inputs["input_ids"].dtype)
             inputs = {"input_ids": torch.cat([shared, inputs["input_ids"]], 1),
                       "attention_mask": torch.cat([torch.ones_like(shared), inputs["attention_mask"]], 1)}
-            cache = {"cache": expanded_cache(model, prefix_cache, len(batch))}
+            cache = {cache_argument(model): expanded_cache(model, prefix_cache, len(batch))}
         inputs = {name: to_device(tensor, model.device) for name, tensor in inputs.items()}
         with warnings.catch_warnings():
             if soft_prompt:  # see above: one unpadded prompt, whose positions are the default ones anyway

@@ -1,9 +1,13 @@
 """Token prefixes that many prompts share, found once and computed once: the few-shot demonstrations before every
-query. The scorers (`prompts.scoring`, `prompts.option_scoring`) and batched generation (`generation.generate`)
-encode such a prefix a single time and continue its KV cache for every prompt of a batch.
+query. The scorer core (`scoring_core`, serving `prompts.scoring`, `prompts.option_scoring` and lm-eval's backend) and batched
+generation (`generation.generate`) encode such a prefix a single time and continue its KV cache for every prompt of
+a batch; both pass that cache under the name the installed Transformers takes (`cache_argument`).
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
 
 import torch
 from transformers import DynamicCache
@@ -64,11 +68,34 @@ def cache_of(output):
     return cache if cache is not None else output.past_key_values
 
 
+@functools.cache
+def _forward_parameters(model_class) -> frozenset[str]:
+    return frozenset(inspect.signature(model_class.forward).parameters)
+
+
+def cache_argument(model) -> str:
+    """The name under which this model's `forward` (and so `generate`) takes a KV cache: `cache` since a Transformers
+    5.x release renamed it, `past_key_values` before. Passing the other name is refused as an unused model kwarg."""
+    return "cache" if "cache" in _forward_parameters(type(model)) else "past_key_values"
+
+
+def takes_logits_to_keep(model) -> bool:
+    """Whether this model's `forward` computes the output layer only at the positions it is told (`logits_to_keep`)."""
+    return "logits_to_keep" in _forward_parameters(type(model))
+
+
 @torch.inference_mode()
-def encode_prefix(model, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Each layer's keys and values after one forward pass over `prefix` (batch of one)."""
+def encode_prefix(model, prefix: list[int], virtual_prompt: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's keys and values after one forward pass over `prefix` (batch of one). A `virtual_prompt`
+    (`[virtual tokens, hidden]`, a prompt-tuned model's soft prompt) comes first, as `PeftModel` feeds it."""
     input_ids = to_device(torch.tensor([prefix], dtype=torch.long), model.device)
-    cache = cache_of(model(input_ids=input_ids, use_cache=True))
+    kwargs = {"logits_to_keep": 1} if takes_logits_to_keep(model) else {}
+    if virtual_prompt is not None:
+        embeddings = model.get_input_embeddings()(input_ids)
+        kwargs["inputs_embeds"] = torch.cat([virtual_prompt[None].to(embeddings.dtype), embeddings], 1)
+    else:
+        kwargs["input_ids"] = input_ids
+    cache = cache_of(model(use_cache=True, **kwargs))
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 

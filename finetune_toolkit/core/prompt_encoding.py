@@ -107,16 +107,33 @@ def with_demonstrations(demonstrations: list[tuple[Prompt, str]], query: Prompt,
     return system + turns + query[len(system):]
 
 
-def encode_continuations(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+def encode_continuations(tokenizer, pairs: list[tuple[str, str]], special_tokens: bool = True) -> list[tuple[list[int], list[int]]]:
     """`(context ids, continuation ids)` of `(context, continuation)` text pairs, as lm-evaluation-harness encodes a
     `loglikelihood` request: whitespace at the end of the context moves to the continuation, the pair is encoded as
     one text, and the continuation is what follows the context's own encoding. So a continuation whose first token
     merges with the context's last one is scored as the model would read the whole text. Contexts are plain text,
-    encoded with the tokenizer's special tokens like every prompt (`encode_prompts`)."""
+    encoded with the tokenizer's special tokens like every prompt (`encode_prompts`), or without (`special_tokens`
+    False: a fragment in the middle of a prompt, such as a label word after the template's text).
+
+    This is the toolkit's one rule for splitting a text into context and continuation tokens: multiple-choice
+    options, label words (`continuation_ids`) and trained completions all go through it."""
     moved = []
     for context, continuation in pairs:
         stripped = context.rstrip()
         moved.append((stripped, context[len(stripped):] + continuation))
-    contexts = encode_prompts(tokenizer, [context for context, _ in moved])
-    wholes = encode_prompts(tokenizer, [context + continuation for context, continuation in moved])
+    if special_tokens:
+        contexts = encode_prompts(tokenizer, [context for context, _ in moved])
+        wholes = encode_prompts(tokenizer, [context + continuation for context, continuation in moved])
+    else:
+        contexts = _encode_texts(tokenizer, [context for context, _ in moved], add_special_tokens=False)
+        wholes = _encode_texts(tokenizer, [context + continuation for context, continuation in moved], add_special_tokens=False)
     return [(context_ids, whole[len(context_ids):]) for context_ids, whole in zip(contexts, wholes)]
+
+
+def continuation_ids(tokenizer, context: str, continuation: str) -> list[int]:
+    """The tokens `continuation` adds after the text fragment `context` (`encode_continuations`' rule, no special
+    tokens). Label words are scored (`prompts`) and completions trained (`finetune.instructions`) with these tokens."""
+    (_, ids), = encode_continuations(tokenizer, [(context, continuation)], special_tokens=False)
+    if not ids:
+        raise UserError(f"{continuation.strip()!r} adds no tokens after {context[-20:]!r}; choose another word or text")
+    return ids
