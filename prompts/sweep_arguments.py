@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, fields
 
 from finetune_toolkit.core.command_line import require_at_least_one
 from finetune_toolkit.core.errors import UserError
-from finetune_toolkit.core.generation import unescape
 from finetune_toolkit.core.models import ModelArguments
 
 from .calibration import CONTENT_FREE_INPUTS
@@ -70,7 +69,7 @@ class SweepArguments:
                 raise UserError(f"--{name} needs at least one value")
         self.shots = list(dict.fromkeys(self.shots))
         if self.stop is not None:
-            self.stop = check_stop([unescape(stop) for stop in self.stop], "--stop")
+            self.stop = check_stop(list(self.stop), "--stop")
         # FewShotConfig checks every per-run option once (shots, batch size, selection, ordering, scoring, mode).
         for selection in self.selection:
             self.config_for(min(self.shots), self.seeds[0], selection)

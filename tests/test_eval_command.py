@@ -49,12 +49,18 @@ def test_two_models_write_lm_evals_files_a_table_a_plot_and_resume_after_a_kill(
 
     assert [row["model"] for row in rows] == [tiny_gpt2, fewshot_gpt2]
     assert rows[0]["parameters"] != rows[1]["parameters"]
-    for row in rows:
-        assert 0 <= row["toolkit_mc acc"] <= 1 and 0 <= row["toolkit_mc acc_norm"] <= 1
-        assert "toolkit_gen exact_match (strip)" in row
+    for row, model in zip(rows, (tiny_gpt2, fewshot_gpt2)):
+        # Each table value is the mean of the per-document scores lm-eval logged, recomputed here from the samples.
+        for task, metric, column in (("toolkit_mc", "acc", "toolkit_mc acc"), ("toolkit_mc", "acc_norm", "toolkit_mc acc_norm"),
+                                     ("toolkit_gen", "exact_match", "toolkit_gen exact_match (strip)")):
+            samples = [json.loads(line) for path in (output / harness.sanitized(model)).glob(f"samples_{task}_*.jsonl")
+                       for line in path.open()]
+            assert len(samples) == 4
+            assert row[column] == pytest.approx(sum(sample[metric] for sample in samples) / 4)
     table = capsys.readouterr().out
     assert "| model | parameters | toolkit_mc acc | toolkit_mc acc_norm | toolkit_gen exact_match (strip) |" in table
-    assert (output / "results.md").read_text().strip() == table.strip()
+    assert table.strip().endswith((output / "results.md").read_text().strip())
+    assert "Stderr" in table, "lm-eval's own table, with its standard errors, is printed after each run"
     assert json.loads((output / "results.json").read_text()) == rows
     assert (output / "toolkit_mc_vs_parameters.png").stat().st_size > 1000
     for model in (tiny_gpt2, fewshot_gpt2):
@@ -80,7 +86,7 @@ def test_two_models_write_lm_evals_files_a_table_a_plot_and_resume_after_a_kill(
 
 def test_without_an_output_path_only_the_table_is_printed(tiny_gpt2, tasks, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = _argv([tiny_gpt2], tasks, "x")[:-2]
+    argv = [flag for flag in _argv([tiny_gpt2], tasks, "x")[:-2] if flag != "--log_samples"]
     rows = main(argv)
     assert len(rows) == 1 and "toolkit_mc acc" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
@@ -90,12 +96,23 @@ def test_without_an_output_path_only_the_table_is_printed(tiny_gpt2, tasks, tmp_
     (["--num_fewshot", "-1"], "--num_fewshot must be 0 or more, got -1"),
     (["--include_path", "no/such/folder"], "--include_path 'no/such/folder' is not a folder"),
     (["--limit", "0"], "--limit must be above 0"),
-    (["--batch_size", "big"], "--batch_size must be a positive number or auto"),
+    (["--batch_size", "big"], "--batch_size must be a positive number, auto or auto:N"),
+    (["--model", "vllm"], "--model 'vllm' is not served here"),
+    (["--trust_remote_code"], "--trust_remote_code is refused"),
+    (["--fewshot_as_multiturn", "maybe"], "--fewshot_as_multiturn takes true or false"),
+    (["--cache_requests", "sometimes"], "--cache_requests takes true, refresh or delete"),
+    (["--limit", "3", "--samples", '{"toolkit_mc": [0]}'], "give --samples or --limit, not both"),
 ])
 def test_bad_flags_are_refused_before_anything_loads(flags, message, tmp_path):
     with pytest.raises(UserError, match=message.replace("-", r"\-").replace(".", r"\.")):
         main(["--model_name_or_path", "no/such/model", "--tasks", "toolkit_mc", "--output_path", str(tmp_path / "o"), *flags])
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flag", ["--log_samples", "--predict_only"])
+def test_samples_without_an_output_path_are_refused_as_lm_eval_refuses_them(flag):
+    with pytest.raises(UserError, match="--log_samples and --predict_only need --output_path"):
+        main(["--model_name_or_path", "no/such/model", "--tasks", "toolkit_mc", flag])
 
 
 def test_a_task_whose_data_file_is_missing_or_whose_hub_dataset_is_unreachable(tasks, tmp_path):

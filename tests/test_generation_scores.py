@@ -6,7 +6,8 @@ import time
 import pytest
 
 from finetune_toolkit.core.errors import UserError
-from finetune_toolkit.core.generation import GenerationArguments, unescape
+from finetune_toolkit.core.command_line import parse_args, unescape
+from finetune_toolkit.core.generation import GenerationArguments
 from finetune_toolkit.core.metrics import generation_scores
 
 from helpers import load_script
@@ -84,10 +85,19 @@ def test_empty_references_are_refused():
         generation_scores(["x"], ["  "])
 
 
-def test_stop_strings_typed_in_a_shell_are_read_as_escapes():
+def test_stop_strings_typed_in_a_shell_are_read_as_escapes_once():
     assert unescape("\\n") == "\n" and unescape("\\t") == "\t" and unescape("a\\\\n") == "a\\n" and unescape("\\q") == "\\q"
-    assert GenerationArguments(stop=["\\n", "END"]).stop == ["\n", "END"]
-    assert GenerationArguments(stop=["\n"]).stop == ["\n"]  # a real newline from Python stays one
+    (parsed,) = parse_args((GenerationArguments,), ["--stop", "\\n", "END", "a\\\\n"])
+    assert parsed.stop == ["\n", "END", "a\\n"], "a typed backslash-backslash-n is a backslash and an n, not a newline"
+    assert GenerationArguments(stop=["\\n"]).stop == ["\\n"]  # Python strings are taken as they are
+    assert GenerationArguments(stop=["\n"]).stop == ["\n"]
+
+
+def test_the_sweeps_stop_flag_reads_escapes_once():
+    from prompts.sweep_arguments import SweepArguments
+
+    (sweep,) = parse_args((SweepArguments,), ["--model_name_or_path", "m", "--stop", "a\\\\n", "\\n"])
+    assert sweep.stop == ["a\\n", "\n"]
 
 
 @pytest.mark.parametrize("kwargs, message", [

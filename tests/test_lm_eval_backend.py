@@ -172,3 +172,23 @@ def test_same_numbers_as_lm_evals_hf_backend_on_smollm2(smollm2, tmp_path, shots
     for metric in ("word_perplexity,none", "byte_perplexity,none", "bits_per_byte,none"):
         assert math.isfinite(ours["toolkit_ppl"][metric])
         assert ours["toolkit_ppl"][metric] == pytest.approx(theirs["toolkit_ppl"][metric], rel=1e-4)
+
+
+def test_bfloat16_scores_equal_hflms_within_bfloat16_rounding(spread_gpt2):
+    """In bfloat16 the model is the same for both backends; the toolkit takes the log-softmax in float32 where HFLM
+    takes it in the model's dtype, so the two differ only by bfloat16's rounding of the log-probabilities (about
+    2**-8 relative): checked against a float32 log-softmax of the same bfloat16 logits, and against HFLM loosely."""
+    import copy
+
+    model, tokenizer = spread_gpt2
+    model = copy.deepcopy(model).to(torch.bfloat16)
+    arguments = [(DEMONSTRATIONS + query, option) for query in ("the cat sat on the", "a bird sang")
+                 for option in (" mat.", " log.", " tree.")]
+    lm = ToolkitLM(model, tokenizer=tokenizer, batch_size=4)
+    ours = lm.loglikelihood(_requests("loglikelihood", arguments), disable_tqdm=True)
+    theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4).loglikelihood(
+        _requests("loglikelihood", arguments), disable_tqdm=True)
+    for (context, continuation), (log_prob, _), (their_log_prob, _) in zip(arguments, ours, theirs):
+        context_ids, continuation_ids = lm._encode_pair(context, continuation)
+        assert log_prob == pytest.approx(_plain(model, context_ids, continuation_ids)[0], abs=2e-2)
+        assert log_prob == pytest.approx(their_log_prob, rel=2 ** -6, abs=5e-2)

@@ -15,15 +15,16 @@ from .errors import UserError
 from .models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 
 
-def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None = None):
+def load_generator(model_name_or_path: str | ModelArguments, dtype: str | None = None, cpu_bfloat16: bool = False):
     """Load a causal LM and its tokenizer, on the device Accelerate chose (`finetune_toolkit.core.device.execution_device`).
 
-    `dtype` may be "bfloat16" or "float16" (GPU only); a misspelled model name gets a suggestion.
+    `dtype` may be "bfloat16" or "float16" (GPU only; `cpu_bfloat16` allows bfloat16 on a CPU, as lm-eval does), or
+    "auto" (the checkpoint's own dtype); a misspelled model name gets a suggestion.
     Returns `(model, tokenizer)`, the tokenizer set up for batched generation (left padding).
     """
     args = model_name_or_path if isinstance(model_name_or_path, ModelArguments) else ModelArguments(model_name_or_path)
     device = execution_device()
-    torch_dtype = _check_dtype(dtype, device)
+    torch_dtype = _check_dtype(dtype, device, cpu_bfloat16)
     tokenizer = load_tokenizer(args)
     model = load_model(AutoModelForCausalLM, args, **({"dtype": torch_dtype} if torch_dtype else {}))
     _refuse_encoder(model, args.model_name_or_path)
@@ -42,11 +43,15 @@ def _refuse_encoder(model, name: str) -> None:
         )
 
 
-def _check_dtype(dtype: str | None, device: torch.device):
-    if dtype in (None, "float32", "auto"):
+def _check_dtype(dtype: str | None, device: torch.device, cpu_bfloat16: bool = False):
+    if dtype in (None, "float32"):
         return None
+    if dtype == "auto":
+        return "auto"
     if dtype not in ("bfloat16", "float16"):
-        raise UserError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
+        raise UserError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
+    if dtype == "bfloat16" and cpu_bfloat16 and device.type == "cpu":
+        return torch.bfloat16
     if device.type != "cuda":
         raise UserError(f"--dtype {dtype} needs a CUDA GPU and none is in use; use float32")
     if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():

@@ -6,6 +6,7 @@ import difflib
 import errno
 import json
 import linecache
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,8 +26,27 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQU
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 
 
+# Flags whose values are read with the escapes people type in a shell (`--stop '\\n'` is a newline). This is the one
+# place escapes are read: dataclasses built in Python take their strings as they are.
+ESCAPED_FLAGS = {"stop"}
+ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """Read the escapes people type in a shell, where `"\\n"` reaches the program as a backslash and an `n`: `\\n`,
+    `\\t`, `\\r` and `\\\\` become a newline, a tab, a carriage return and a backslash; anything else stays as written."""
+    return re.sub(r"\\([ntr\\])", lambda match: ESCAPES[match.group(1)], text)
+
+
 class _Parser(HfArgumentParser):
-    """An `HfArgumentParser` whose usage errors become `UserError`s (one line, exit 2)."""
+    """An `HfArgumentParser` whose usage errors become `UserError`s (one line, exit 2), and which reads the escapes of
+    `ESCAPED_FLAGS`' values."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for action in self._actions:
+            if action.dest in ESCAPED_FLAGS:
+                action.type = unescape
+
     def error(self, message: str):  # noqa: D401 - argparse hook
         raise UserError(f"{message} (run with --help to list the options)")
 

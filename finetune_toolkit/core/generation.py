@@ -94,7 +94,6 @@ class DecodingArguments:
             raise UserError("--num_beams with --do_sample is beam sampling, which this toolkit does not offer; drop one of them")
         if any(stop == "" for stop in self.stop):
             raise UserError('--stop needs a non-empty string (e.g. --stop "\\n" for one-line answers)')
-        self.stop = [unescape(stop) for stop in self.stop]
 
 
 @dataclass
@@ -102,15 +101,6 @@ class GenerationArguments(DecodingArguments):
     """How to decode: every flag of `finetune-toolkit generate` except the model and input/output."""
 
     seed: int | None = field(default=None, metadata={"help": "Seed for reproducible sampling."})
-
-
-ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
-
-
-def unescape(text: str) -> str:
-    """Read the escapes people type in a shell, where `"\\n"` reaches the program as a backslash and an `n`: `\\n`,
-    `\\t`, `\\r` and `\\\\` become a newline, a tab, a carriage return and a backslash; anything else stays as written."""
-    return re.sub(r"\\([ntr\\])", lambda match: ESCAPES[match.group(1)], text)
 
 
 def chat_prompts(prompts: list[Prompt], args: DecodingArguments) -> list[Prompt]:

@@ -23,7 +23,14 @@ It is lm-eval's own `hf` backend (`HFLM`) with the three request types done by t
 
 Everything else (tokenization, `max_length`, the prefix token for empty contexts, chat templates, model info in the
 results) is `HFLM`'s, so a task gives the numbers it gives with `--model hf`, computed faster.
-One process: `HFLM` takes an already-loaded model in a single process only.
+
+Several processes (`accelerate launch --num_processes N`): each loads the model, lm-eval gives each process its share
+of the documents (`rank`, `world_size`, as for its `hf` backend under Accelerate) and gathers the results on the main
+process.
+
+Precision: `dtype` as `HFLM`'s (`auto` is the checkpoint's dtype). The log-softmax over the vocabulary is taken in
+float32 whatever the model's dtype, where `HFLM` takes it in the model's dtype (its `softmax_dtype`); in bfloat16
+the two differ by bfloat16's rounding of the log-probabilities (docs/evaluation.md gives the measured gap).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from lm_eval.models.utils import handle_stop_sequences, has_bos_prefix, normaliz
 from tqdm import tqdm
 
 from finetune_toolkit.core.causal_lm import load_generator
-from finetune_toolkit.core.generation import GenerationArguments, generate_from_ids
+from finetune_toolkit.core.generation import GenerationArguments, auto_generation_rows, generate_from_ids
 from finetune_toolkit.core.models import ModelArguments
 from prompts.option_scoring import OptionScorer
 
@@ -58,32 +65,53 @@ class ToolkitLM(HFLM):
     """
 
     def __init__(self, pretrained, tokenizer=None, batch_size: int | str = "auto", dtype: str | None = None,
-                 reuse_prefix: bool = True, **hf_kwargs):
+                 reuse_prefix: bool = True, revision: str | None = None, device: str | None = None,
+                 max_batch_size: int | None = None, **hf_kwargs):
         for unsupported in ("parallelize", "tp_plan", "peft", "delta", "autogptq", "gptqmodel", "gguf_file"):
             if hf_kwargs.get(unsupported):
                 raise ValueError(f"ToolkitLM loads models itself: {unsupported}= is HFLM's; give the model (an adapter "
                                  "folder for peft, packaged:NAME for a packaged GGUF) as `pretrained`")
-        hf_kwargs = {key: value for key, value in hf_kwargs.items() if key not in ("device", "trust_remote_code", "revision")}
+        if str(hf_kwargs.pop("trust_remote_code", False)).lower() not in ("false", "0", "none"):
+            raise ValueError("trust_remote_code is refused: the toolkit never runs code from a model repository")
         if isinstance(pretrained, (str, ModelArguments)):
-            name = pretrained if isinstance(pretrained, str) else pretrained.model_name_or_path
-            model, loaded_tokenizer = load_generator(pretrained, dtype=dtype)
+            arguments = ModelArguments(pretrained) if isinstance(pretrained, str) else pretrained
+            arguments.model_revision = revision or arguments.model_revision
+            if isinstance(tokenizer, str):  # model_args tokenizer=NAME, as HFLM takes it
+                arguments.tokenizer_name, tokenizer = tokenizer, None
+            name = arguments.model_name_or_path
+            model, loaded_tokenizer = load_generator(arguments, dtype=dtype, cpu_bfloat16=True)
             tokenizer = tokenizer or loaded_tokenizer
         else:
             model, name = pretrained, getattr(pretrained, "name_or_path", type(pretrained).__name__)
-            if tokenizer is None:
-                raise ValueError("ToolkitLM(model) needs the tokenizer too: ToolkitLM(model, tokenizer=tokenizer)")
+            if tokenizer is None or isinstance(tokenizer, str):
+                raise ValueError("ToolkitLM(model) needs the tokenizer object too: ToolkitLM(model, tokenizer=tokenizer)")
+        if device is not None:
+            model.to(device)
         padding_side = tokenizer.padding_side
         quiet = logging.getLogger("lm_eval.models.huggingface")
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # HFLM's warning about a pre-loaded model is about multi-GPU launches
         try:
-            super().__init__(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, **hf_kwargs)
+            super().__init__(pretrained=model, tokenizer=tokenizer, batch_size=batch_size,
+                             **({"max_batch_size": max_batch_size} if max_batch_size else {}), **hf_kwargs)
         finally:
             quiet.setLevel(level)
         tokenizer.padding_side = padding_side
-        self.model_name = name
-        self.reuse_prefix = reuse_prefix
+        self.model_name, self.reuse_prefix, self.max_rows = name, reuse_prefix, max_batch_size
+        self._share_across_processes()
         self.scorer = OptionScorer(model, batch_size=self._batch_rows(), reuse_prefix=reuse_prefix, progress=True)
+        self.scorer.max_rows = max_batch_size
+
+    def _share_across_processes(self) -> None:
+        """Under `accelerate launch` with several processes, report this process's rank and the world size, as HFLM
+        does when it loads the model itself, so lm-eval shares the documents out and gathers the results (HFLM given
+        a loaded model reports rank 0 of 1, and every process would evaluate everything)."""
+        from accelerate import Accelerator, PartialState
+
+        state = PartialState()
+        if state.num_processes > 1:
+            self.accelerator = Accelerator()
+            self._rank, self._world_size = state.process_index, state.num_processes
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None):
@@ -152,7 +180,7 @@ class ToolkitLM(HFLM):
             others = sorted(set(kwargs) - DECODING_SETTINGS)
             if others or self.think_end_token is not None:
                 logger.info("generation settings %s go to lm-eval's own generate_until", others or ["think_end_token"])
-                texts = HFLM.generate_until(self, [requests[i] for i in indices], disable_tqdm=True)
+                texts = self._hflm_generate_until([requests[i] for i in indices], max_gen_toks)
             else:
                 texts = self._generate([requests[i].args[0] for i in indices], kwargs, until, max_gen_toks)
             for index, text in zip(indices, texts):
@@ -161,6 +189,22 @@ class ToolkitLM(HFLM):
             bar.update(len(indices))
         bar.close()
         return answers
+
+    def _hflm_generate_until(self, requests, max_gen_toks: int) -> list[str]:
+        """HFLM's own `generate_until`, with the toolkit's automatic batch size instead of HFLM's probe (which runs
+        the model at growing batch sizes until memory runs out: minutes on a CPU)."""
+        automatic = self.batch_size_per_gpu == "auto"
+        if automatic:
+            self.batch_size_per_gpu = self._generation_rows(self.max_length)
+        try:
+            return HFLM.generate_until(self, requests, disable_tqdm=True)
+        finally:
+            if automatic:
+                self.batch_size_per_gpu = "auto"
+
+    def _generation_rows(self, longest: int) -> int:
+        rows = auto_generation_rows(self.model.device, longest)
+        return min(rows, self.max_rows) if self.max_rows else rows
 
     def _generate(self, contexts: list[str], kwargs: dict, until: list[str], max_gen_toks: int) -> list[str]:
         budget = self.max_length - max_gen_toks
@@ -184,8 +228,9 @@ class ToolkitLM(HFLM):
             max_new_tokens=max_gen_toks, do_sample=sampling, num_beams=int(kwargs.get("num_beams", 1)),
             temperature=kwargs.get("temperature") if sampling and kwargs.get("temperature") else None,
             top_k=kwargs.get("top_k") if sampling else None, top_p=kwargs.get("top_p") if sampling else None,
-            repetition_penalty=kwargs.get("repetition_penalty"), batch_size=self._batch_rows())
-        args.stop = [stop for stop in until if stop]  # as given: lm-eval's stop strings are not shell-escaped text
+            repetition_penalty=kwargs.get("repetition_penalty"),
+            batch_size=self._batch_rows() or (self._generation_rows(max(map(len, encoded)) + max_gen_toks) if self.max_rows else None),
+            stop=[stop for stop in until if stop])
         outputs = generate_from_ids(self.model, self.tokenizer, encoded, args, reuse_prefix=self.reuse_prefix,
                                     show_progress=self.rank == 0)
         return [postprocess_generated_text(texts[0], until, None) for texts in outputs]

@@ -1,13 +1,16 @@
-"""The table and plots of `finetune-toolkit eval`: one row per model, each task's metrics as columns."""
+"""The tables and plots of `finetune-toolkit eval`: one row per model, each task's metrics as columns; lm-eval's own
+tables after each run, and its trackers."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 from finetune_toolkit.core.command_line import format_table
 from finetune_toolkit.core.plotting import pyplot, save_figure
 
+logger = logging.getLogger(__name__)
 SKIPPED = ("alias", "name", "sample_len", "samples")
 
 
@@ -65,3 +68,31 @@ def plot_metric_vs_parameters(rows: list[dict], tasks: list[str], output_dir: st
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in task)
         paths.append(save_figure(figure, Path(output_dir) / f"{safe}_vs_parameters.png"))
     return paths
+
+
+def print_lm_eval_tables(model_name: str, results: dict, args, resolved) -> None:
+    """lm-eval's own summary line and tables (with the Stderr column), as `lm_eval` prints them after each run."""
+    from lm_eval.utils import make_table
+
+    print(f"{model_name} ({resolved.model_args}), gen_kwargs: ({resolved.gen_kwargs}), limit: {args.limit}, "
+          f"num_fewshot: {args.num_fewshot}, batch_size: {args.batch_size}")
+    print(make_table(results))
+    if "groups" in results:
+        print(make_table(results, "groups"))
+
+
+def log_to_trackers(results: dict, samples, resolved) -> None:
+    """--wandb_args: lm-eval's Weights & Biases logger, when wandb is installed (as `lm_eval` does)."""
+    if not resolved.wandb_args:
+        return
+    from lm_eval.loggers import WandbLogger
+
+    try:
+        wandb_logger = WandbLogger(resolved.wandb_args, resolved.wandb_config_args)
+        wandb_logger.post_init(results)
+        wandb_logger.log_eval_result()
+        if samples:
+            wandb_logger.log_eval_samples(samples)
+        wandb_logger.run.finish()
+    except Exception as error:  # noqa: BLE001 - as lm_eval: a tracker failing does not lose the results
+        logger.warning("logging to Weights & Biases failed: %s", error)
