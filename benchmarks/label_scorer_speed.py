@@ -58,14 +58,19 @@ def run_once(args: Arguments) -> dict:
     model, tokenizer = load_generator("packaged:SmolLM2-135M-Instruct")
     pool = LabelledExamples([{"text": row["text"]} for row in train], [row["label"] for row in train])
     config = FewShotConfig(shots=args.shots, selection="first_n", progress=False)
-    start = time.perf_counter()
+    call_seconds = []
     for _ in range(args.calls):
+        start = time.perf_counter()
         classifier = FewShotClassifier(model, tokenizer, load_template("sentiment"), pool, config)
         result = classifier.predict([row["text"] for row in validation])
-    seconds = time.perf_counter() - start
+        call_seconds.append(time.perf_counter() - start)
+    seconds = sum(call_seconds)
     import prompts
 
+    # Later calls: the scoring loop alone, once any check on the model has been paid by the first call.
+    later = call_seconds[1:] or call_seconds
     return {"seconds": seconds, "examples_per_second": args.calls * len(validation) / seconds,
+            "later_calls_examples_per_second": len(later) * len(validation) / sum(later), "call_seconds": call_seconds,
             "predictions": [int(p) for p in result.predictions], "code": str(Path(prompts.__file__).parent.parent)}
 
 
@@ -107,11 +112,15 @@ def main() -> None:
     report = {"shots": args.shots, "examples": args.limit, "calls": args.calls, "repeats": args.repeats}
     for name, results in runs.items():
         rates = [r["examples_per_second"] for r in results]
+        loop = [r["later_calls_examples_per_second"] for r in results]
         report[name] = {"best_examples_per_second": max(rates), "median_examples_per_second": statistics.median(rates),
-                        "all": rates}
+                        "all": rates, "best_later_calls_examples_per_second": max(loop),
+                        "call_seconds": [r["call_seconds"] for r in results]}
     for ref in args.compare_ref:
         report[f"speedup_best_vs_{ref}"] = report["now"]["best_examples_per_second"] / report[ref]["best_examples_per_second"]
         report[f"speedup_median_vs_{ref}"] = report["now"]["median_examples_per_second"] / report[ref]["median_examples_per_second"]
+        report[f"loop_speedup_best_vs_{ref}"] = (report["now"]["best_later_calls_examples_per_second"]
+                                                 / report[ref]["best_later_calls_examples_per_second"])
     report["same_predictions"] = all(r["predictions"] == runs["now"][0]["predictions"] for rs in runs.values() for r in rs)
     print(json.dumps(report, indent=2))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

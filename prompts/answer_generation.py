@@ -20,7 +20,8 @@ from finetune_toolkit.core.generation import GenerationArguments, generate_acros
 from .data import LabelledExamples
 from .prompt_builder import PromptBuilder
 from .run_types import FewShotConfig
-from .template import PromptTemplate, check_stop
+from .template import PromptTemplate
+from .template_format import check_stop
 
 
 @dataclass
@@ -30,6 +31,7 @@ class GeneratedAnswers:
     answers: list[str]  # as generated, stop string cut off (so " 42" keeps its leading space)
     demonstrations: list[list[int]]
     prompts: list[str]
+    shown_labels: list[list] | None = None  # the answer each demonstration showed (its condition's)
 
     @property
     def example_prompt(self) -> str:
@@ -60,4 +62,4 @@ class AnswerGenerator:
                                    batch_size=self.config.batch_size, truncate_prompt=False)
         answers = [outputs[0] for outputs in generate_across_processes(self.model, self.tokenizer, texts, args,
                                                                                    reuse_prefix=self.config.reuse_prefix)]
-        return GeneratedAnswers(answers, demonstrations, texts)
+        return GeneratedAnswers(answers, demonstrations, texts, self.prompts.shown_labels(demonstrations))

@@ -21,6 +21,7 @@ from finetune_toolkit.core.generation import GenerationArguments, generate_acros
 
 from .calibration import calibrate, content_free_probabilities, label_probabilities
 from .data import LabelledExamples
+from .demonstrations import with_unrelated_words
 from .prompt_builder import PromptBuilder, as_fields
 from .run_types import FewShotConfig, FewShotPredictions
 from .scoring import LabelScorer
@@ -37,6 +38,8 @@ class FewShotClassifier:
         if template.kind != "classification":
             raise UserError(f"template {template.name!r} is a {template.kind} template; FewShotClassifier needs a classification one "
                             "(use MultipleChoicePredictor or AnswerGenerator, or finetune-toolkit fewshot, which picks by type)")
+        if config.condition.unrelated:  # the classes named by unrelated words, in the demonstrations and for the query
+            template = with_unrelated_words(template, tokenizer, config.unrelated_label_words)
         self.model, self.tokenizer, self.template, self.pool, self.config = model, tokenizer, template, pool, config
         self.prompts = PromptBuilder(model, tokenizer, template, pool, config)
         if config.mode == "score":
@@ -44,7 +47,7 @@ class FewShotClassifier:
             single = self._single_token_mode()
             self.scorer = LabelScorer(model, self.continuations, reduction="mean" if config.label_scoring == "mean" else "sum",
                                       batch_size=config.batch_size, single_token=single, reuse_prefix=config.reuse_prefix,
-                                      progress=config.progress)
+                                      progress=config.progress, prefix_store=config.prefix_store)
             self.prompts.reserved_answer_tokens = self.scorer.max_continuation_length()
         else:
             self.prompts.reserved_answer_tokens = config.max_new_tokens or DEFAULT_ANSWER_TOKENS
@@ -100,6 +103,7 @@ class FewShotClassifier:
         result = FewShotPredictions(
             predictions=probabilities.argmax(-1).tolist(), probabilities=probabilities.tolist(),
             demonstrations=demonstrations, example_prompt=texts[0], label_log_probs=log_scores[: len(queries)].tolist(),
+            shown_labels=self.prompts.shown_labels(demonstrations),
         )
         if self.config.calibrate:
             calibrated = torch.empty_like(probabilities)
@@ -135,6 +139,7 @@ class FewShotClassifier:
         return FewShotPredictions(
             predictions=[-1 if p is None else p for p in predictions], probabilities=None,
             demonstrations=demonstrations, answers=answers, example_prompt=texts[0],
+            shown_labels=self.prompts.shown_labels(demonstrations),
             answer_tokens=[self.tokenizer(answer.strip(), add_special_tokens=False)["input_ids"] for answer in answers],
             label_word_tokens=[self.tokenizer(verbalizer.word(label), add_special_tokens=False)["input_ids"]
                                for label in range(verbalizer.num_labels)],

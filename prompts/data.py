@@ -184,3 +184,26 @@ def _label_ids(dataset: datasets.Dataset, column: str, source: str, template: Pr
             f"{source!r} row {error.row}: label {error.value!r} has no verbalizer in template {template.name!r} "
             f"(labels: {', '.join(names)}); add it to the template's labels or fix the data"
         ) from None
+
+
+def load_ood_texts(path: str, column: str = "text") -> list[str]:
+    """Sentences of another corpus for `--demo_format ood_inputs`: a .txt file (one a line, blank lines skipped) or a
+    .csv/.tsv/.json/.jsonl/.parquet file with a `text` column. Refused, in one line, when it is missing, empty or
+    has no such column."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"--ood_inputs {path!r} does not exist; give a file of sentences (one a line, or a text column)")
+    if file.suffix.lower() == ".txt":
+        texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        splits, _ = load_raw_splits({"train": path}, ("train",))
+        rows = splits["train"]
+        if column not in rows.column_names:
+            raise UserError(f"--ood_inputs {path!r} has no {column!r} column (it has: {', '.join(rows.column_names)}); "
+                            "give a file with a text column or a .txt file")
+        texts = [str(text).strip() for text in rows[column] if text is not None and str(text).strip()]
+    if not texts:
+        raise UserError(f"--ood_inputs {path!r} holds no sentences; give a file with at least one")
+    return texts

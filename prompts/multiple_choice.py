@@ -38,6 +38,7 @@ class ChoicePredictions:
     predictions_norm: list[int]  # highest log-probability per character of the option (lm-eval's acc_norm)
     demonstrations: list[list[int]]
     prompts: list[str]
+    shown_labels: list[list] | None = None  # the option index each demonstration showed (its condition's)
 
     @property
     def example_prompt(self) -> str:
@@ -61,7 +62,8 @@ class MultipleChoicePredictor:
             raise UserError("multiple choice scores its options; drop --mode generate")
         self.tokenizer, self.template, self.config = tokenizer, template, config
         self.prompts = PromptBuilder(model, tokenizer, template, pool, config)
-        self.scorer = OptionScorer(model, batch_size=config.batch_size, reuse_prefix=config.reuse_prefix, progress=config.progress)
+        self.scorer = OptionScorer(model, batch_size=config.batch_size, reuse_prefix=config.reuse_prefix, progress=config.progress,
+                                   prefix_store=config.prefix_store)
 
     def predict(self, examples: LabelledExamples | list[dict]) -> ChoicePredictions:
         """Score every option of every example (field dicts holding the options under the template's choices column)."""
@@ -77,7 +79,7 @@ class MultipleChoicePredictor:
         predictions = [max(range(len(row)), key=row.__getitem__) for row in scores]
         per_character = [[score / len(text) for score, text in zip(row, row_options)] for row, row_options in zip(scores, options)]
         return ChoicePredictions(options, scores, predictions, [max(range(len(row)), key=row.__getitem__) for row in per_character],
-                                 demonstrations, texts)
+                                 demonstrations, texts, self.prompts.shown_labels(demonstrations))
 
     def _score(self, examples: list[int], texts: list[str], options: list[list[str]]) -> list[list[float]]:
         """The options' summed log-probabilities of the given examples (this process's share)."""

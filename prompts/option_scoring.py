@@ -79,10 +79,12 @@ class OptionScorer:
 
     batch_size: contexts per forward pass; None chooses it and halves it on out-of-memory, like `LabelScorer`.
     reuse_prefix: encode each run's shared prefix once (off: every context in full, the baseline).
+    prefix_store: as `LabelScorer`'s.
     """
 
-    def __init__(self, model, batch_size: int | None = None, reuse_prefix: bool = True, progress: bool = True):
-        self.core = ScoringModel(model)  # prefix encoding, cache expansion, kept logits, path choice
+    def __init__(self, model, batch_size: int | None = None, reuse_prefix: bool = True, progress: bool = True,
+                 prefix_store=None):
+        self.core = ScoringModel(model, prefix_store)  # prefix encoding, cache expansion, kept logits, path choice
         self.original_model, self.model = model, self.core.model
         self.batch_size, self.reuse_prefix, self.progress = batch_size, reuse_prefix, progress
         self.plain_reason: str | None = None  # why the last call took the plain path, None when it took the fast one

@@ -16,6 +16,7 @@ from finetune_toolkit.core.prompt_encoding import encode_prompts
 
 from . import selection
 from .data import LabelledExamples
+from .demonstrations import DemonstrationView
 from .run_types import FewShotConfig
 from .template import PromptTemplate
 
@@ -40,16 +41,27 @@ class PromptBuilder:
             raise UserError(f"--ordering grouped groups by label; a {template.kind} template has none: use as_selected or random")
         self.max_length = context_length(model)
         self.reserved_answer_tokens = 0
+        # What each demonstration shows under the run's condition (gold labels and full format by default).
+        self.view = DemonstrationView(template, pool, config.condition, config.seed, config.ood_texts) if pool else None
 
     def demonstrations_for(self, queries: list[dict]) -> list[list[int]]:
         """Pool indices of each query's demonstrations, in prompt order (`selection.demonstrations_for`)."""
         names = self.template.verbalizer.label_names if self.template.verbalizer else None
         return selection.demonstrations_for(queries, self.pool, self.template.fields, names, self.config.demonstration_choice)
 
+    def context(self, demonstrations: list[int]) -> str:
+        """The text before the query: instruction and the demonstrations as the run's condition shows them."""
+        if self.view is None:
+            return self.template.render_context([])
+        return self.view.context(demonstrations)
+
     def render(self, query: dict, demonstrations: list[int]) -> str:
         """The prompt for one query with the given pool demonstrations."""
-        demos = [(self.pool.fields[i], self.pool.labels[i]) for i in demonstrations]
-        return self.template.render_prompt(query, demos)
+        return self.context(demonstrations) + self.template.render_query(query)
+
+    def shown_labels(self, demonstrations: list[list[int]]) -> list[list]:
+        """The label each prompt's demonstrations showed (`DemonstrationView.shown_labels`)."""
+        return [self.view.shown_labels(chosen) if self.view else [] for chosen in demonstrations]
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of prompts (`finetune_toolkit.core.prompt_encoding.encode_prompts`)."""
@@ -66,7 +78,7 @@ class PromptBuilder:
         for query, chosen in zip(queries, demonstrations):
             key = tuple(chosen)
             if key not in contexts:
-                contexts[key] = self.template.render_context([(self.pool.fields[i], self.pool.labels[i]) for i in chosen])
+                contexts[key] = self.context(chosen)
             texts.append(contexts[key] + self.template.render_query(query))
         ids = self.encode(texts)
         if self.max_length is None:

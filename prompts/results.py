@@ -29,11 +29,21 @@ def run_rows(base: dict, result, labels: list[int], label_names: list[str]) -> l
     return rows
 
 
-def prediction_rows(result, labels: list[int]) -> list[dict]:
-    """One row per example for `predictions/<run>.jsonl`: label, prediction(s), probabilities, demonstrations."""
+def demonstration_fields(result, pool, i: int) -> dict:
+    """Example i's demonstrations (pool indices), the labels they showed and their true labels."""
+    chosen = result.demonstrations[i]
+    entry = {"demonstrations": chosen}
+    if pool is not None and result.shown_labels is not None:
+        entry.update(shown_labels=result.shown_labels[i], demonstration_labels=[pool.labels[j] for j in chosen])
+    return entry
+
+
+def prediction_rows(result, labels: list[int], pool=None) -> list[dict]:
+    """One row per example for `predictions/<run>.jsonl`: label, prediction(s), probabilities, demonstrations (with
+    the labels they showed and their true ones)."""
     rows = []
     for i, label in enumerate(labels):
-        entry = {"index": i, "label": label, "prediction": result.predictions[i], "demonstrations": result.demonstrations[i]}
+        entry = {"index": i, "label": label, "prediction": result.predictions[i], **demonstration_fields(result, pool, i)}
         if result.probabilities is not None:
             entry["probabilities"] = [round(p, 6) for p in result.probabilities[i]]
         if result.calibrated_predictions is not None:

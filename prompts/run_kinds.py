@@ -14,7 +14,7 @@ from .classifier import FewShotClassifier
 from .data import LabelledExamples
 from .fewshot_metrics import answer_scores, multiple_choice_scores
 from .multiple_choice import MultipleChoicePredictor
-from .results import prediction_rows, run_rows
+from .results import demonstration_fields, prediction_rows, run_rows
 from .run_types import FewShotConfig
 from .template import PromptTemplate
 
@@ -26,7 +26,7 @@ def run_classification(model, tokenizer, template: PromptTemplate, pool, evaluat
     """Labels of a fixed label set, scored (and calibrated) or generated and mapped (`FewShotClassifier`)."""
     result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
     return (run_rows({}, result, evaluation.labels, template.verbalizer.label_names),
-            prediction_rows(result, evaluation.labels), result.example_prompt)
+            prediction_rows(result, evaluation.labels, pool), result.example_prompt)
 
 
 def run_multiple_choice(model, tokenizer, template: PromptTemplate, pool, evaluation: LabelledExamples, config: FewShotConfig):
@@ -38,7 +38,7 @@ def run_multiple_choice(model, tokenizer, template: PromptTemplate, pool, evalua
          "label": label, "prediction": result.predictions[i], "prediction_norm": result.predictions_norm[i],
          "option_log_probs": [round(s, 6) for s in result.option_log_probs[i]],
          "probabilities": [round(p, 6) for p in probabilities], "correct": result.predictions[i] == label,
-         "demonstrations": result.demonstrations[i]}
+         **demonstration_fields(result, pool, i)}
         for i, (label, probabilities) in enumerate(zip(evaluation.labels, result.probabilities))]
     return [{"calibrated": False, **scores}], predictions, result.example_prompt
 
@@ -50,7 +50,7 @@ def run_generation(model, tokenizer, template: PromptTemplate, pool, evaluation:
     predictions = [
         {"index": i, "prompt": result.prompts[i], "reference": reference, "prediction": answer,
          "exact_match": exact_match([answer], [reference], template.ignore_case, template.ignore_punctuation),
-         "demonstrations": result.demonstrations[i]}
+         **demonstration_fields(result, pool, i)}
         for i, (answer, reference) in enumerate(zip(result.answers, evaluation.labels))]
     return [{"calibrated": False, **scores}], predictions, result.example_prompt
 

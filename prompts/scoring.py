@@ -43,12 +43,14 @@ class LabelScorer:
     device runs out of memory, like lm-eval's `--batch_size auto`.
     single_token: score only each word's first token (one forward pass, no continuation pass).
     reuse_prefix: encode each group's shared prefix once (off: encode every full prompt, the baseline).
+    prefix_store: a `finetune_toolkit.core.prefixes.PrefixStore` shared by several calls or scorers on one model, so
+    that a group's prefix continues the stored one it begins like (an order study's demonstrations).
     """
     def __init__(self, model, continuations: list[list[list[int]]], reduction: str = "sum", batch_size: int | None = None,
-                 single_token: bool = False, reuse_prefix: bool = True, progress: bool = True):
+                 single_token: bool = False, reuse_prefix: bool = True, progress: bool = True, prefix_store=None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}")
-        self.core = ScoringModel(model)  # prefix encoding, cache expansion, kept logits, path choice
+        self.core = ScoringModel(model, prefix_store)  # prefix encoding, cache expansion, kept logits, path choice
         self.original_model, self.model = model, self.core.model
         self.continuations, self.single_token = continuations, single_token
         self.plain_reason: str | None = None  # why the last call took the plain path, None when it took the fast one

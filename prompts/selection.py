@@ -160,6 +160,7 @@ class DemonstrationChoice:
     seed: int = 0
     demonstration_indices: list[int] | None = None
     embedding_model: str | None = None
+    permutation: tuple[int, ...] | None = None  # applied to each set after ordering (order studies)
 
 
 def demonstrations_for(queries: list[dict], pool: LabelledExamples, fields: list[str], label_names: list[str],
@@ -178,15 +179,22 @@ def demonstrations_for(queries: list[dict], pool: LabelledExamples, fields: list
     if config.selection == "nearest":
         query_vectors, pool_vectors = _vectors(queries, pool, fields, config.embedding_model)
         chosen = nearest(query_vectors, pool_vectors, config.shots, excluded)
-        return [order(c, config.ordering, pool.labels, config.seed) for c in chosen]
+        return [permuted(order(c, config.ordering, pool.labels, config.seed), config.permutation) for c in chosen]
 
     def fixed(skip: frozenset[int] = frozenset()) -> list[int]:
         picked = choose(config.selection, pool.labels, config.shots, config.seed, label_names, config.demonstration_indices, skip)
-        return order(picked, config.ordering, pool.labels, config.seed)
+        return permuted(order(picked, config.ordering, pool.labels, config.seed), config.permutation)
 
     shared = fixed()
     # A query that is in the pool gets demonstrations chosen without it.
     return [fixed(skip) if skip & set(shared) else shared for skip in excluded]
+
+
+def permuted(demonstrations: list[int], permutation: tuple[int, ...] | None) -> list[int]:
+    """`demonstrations` in the order `permutation` gives (position i shows demonstrations[permutation[i]])."""
+    if permutation is None or len(permutation) != len(demonstrations):
+        return demonstrations
+    return [demonstrations[i] for i in permutation]
 
 
 def _key(fields: list[str], example: dict) -> tuple:

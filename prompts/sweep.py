@@ -26,10 +26,15 @@ from finetune_toolkit.core.models import ModelArguments
 from finetune_toolkit.core.jsonio import loads_bounded
 from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
 
-from .data import FewShotDataArguments, load_fewshot_data
+from finetune_toolkit.core.prefixes import PrefixStore
+
+from .data import FewShotDataArguments, load_fewshot_data, load_ood_texts
+from .demonstrations import DemonstrationCondition
+from .order_study import order_permutations
 from .results import RESULT_FILES, result_rows, write_results
+from .studies import STUDY_FILES, run_predictions, write_studies
 from .run_kinds import PRIMARY_METRIC, RUNS
-from .selection import choose
+from .sweep_checks import check_demonstrations, check_kinds
 from .sweep_arguments import SweepArguments
 from .template import load_template
 
@@ -43,13 +48,17 @@ class Run:
     selection: str
     shots: int
     seed: int
+    condition: DemonstrationCondition = DemonstrationCondition()
+    order: int | None = None  # index into order_permutations(shots, ...), for order studies
 
     @property
     def key(self) -> str:
         """File name of the run's record; zero-shot runs share one record across seeds and selections."""
         if self.shots == 0 and self.selection != "indices":
             return _slug(f"{self.model}__{self.template}__0shot")
-        return _slug(f"{self.model}__{self.template}__{self.selection}__{self.shots}shot__seed{self.seed}")
+        key = f"{self.model}__{self.template}__{self.selection}__{self.shots}shot__seed{self.seed}"
+        key += "" if self.condition.is_gold else f"__{self.condition.name}"
+        return _slug(key + ("" if self.order is None else f"__order{self.order}"))
 
 
 def _slug(text: str) -> str:
@@ -57,10 +66,20 @@ def _slug(text: str) -> str:
 
 
 def plan(args: SweepArguments) -> list[Run]:
-    """Every run of the sweep, in the order they are done (one model loaded at a time)."""
-    return [Run(model, template, selection, shots, seed)
-            for model in args.model_name_or_path for template in args.template for selection in args.selection
-            for shots in args.shots for seed in args.seeds]
+    """Every run of the sweep, in the order they are done (one model loaded at a time): each demonstration condition
+    and each order for runs with shots, one gold run in the selection's order for 0 shots."""
+    runs = []
+    for model in args.model_name_or_path:
+        for template in args.template:
+            for selection in args.selection:
+                for shots in args.shots:
+                    for seed in args.seeds:
+                        conditions = args.conditions() if shots > 0 else [DemonstrationCondition()]
+                        orders = range(len(order_permutations(shots, args.orders, seed, args.max_orders))) \
+                            if args.orders and shots > 1 else [None]
+                        runs += [Run(model, template, selection, shots, seed, condition, order)
+                                 for condition in conditions for order in orders]
+    return runs
 
 
 def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templates: dict) -> dict:
@@ -76,7 +95,7 @@ def _fixed_settings(args: SweepArguments, data_args: FewShotDataArguments, templ
 
 def prepare_output_dir(args: SweepArguments, settings: dict) -> Path:
     """Resume the same sweep, start a new one, or refuse to mix in a different one (`finetune_toolkit.core.outputs.check_plan`)."""
-    check_plan(args.output_dir, settings, args.overwrite_output_dir, "a different sweep", results=("runs", "predictions", *RESULT_FILES))
+    check_plan(args.output_dir, settings, args.overwrite_output_dir, "a different sweep", results=("runs", "predictions", *RESULT_FILES, *STUDY_FILES))
     output_dir = Path(args.output_dir)
     (output_dir / "runs").mkdir(parents=True, exist_ok=True)
     (output_dir / "predictions").mkdir(exist_ok=True)
@@ -95,8 +114,9 @@ def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dic
     templates = {name: load_template(name).with_instruction(args.instruction) for name in args.template}
     check_kinds(args, templates)
     need_pool = any(s > 0 for s in args.shots) or "indices" in args.selection
-    data = {name: load_fewshot_data(data_args, template, need_pool) for name, template in templates.items()}
-    check_demonstrations(args, templates, data)
+    ood_texts = load_ood_texts(args.ood_inputs) if args.ood_inputs else None
+    data = {name: (*load_fewshot_data(data_args, template, need_pool), ood_texts) for name, template in templates.items()}
+    check_demonstrations(args, templates, data, plan(args))
     settings = _fixed_settings(args, data_args, templates)
     # Under `accelerate launch` every process scores a shard of each run; only the main process writes.
     state = PartialState()
@@ -111,45 +131,6 @@ def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dic
         if state.is_main_process and created and not any((output_dir / "runs").iterdir()):
             shutil.rmtree(output_dir, ignore_errors=True)  # nothing finished: leave no half-made directory behind
         raise
-
-
-def check_kinds(args: SweepArguments, templates: dict) -> None:
-    """Refuse, before any data or model is loaded, options that do not apply to the templates' kind of task."""
-    kinds = {template.kind for template in templates.values()}
-    if len(kinds) > 1:
-        raise UserError(f"the templates are of different types ({', '.join(sorted(kinds))}), whose results have different "
-                        "metrics; sweep one type at a time")
-    (kind,) = kinds
-    if kind == "classification":
-        if args.stop is not None:
-            raise UserError("--stop applies to generation templates (type: generation); drop it")
-        return
-    if args.calibrate:
-        raise UserError(f"--calibrate applies to classification templates (a fixed label set), not to {kind}; drop it")
-    if args.mode != "score":
-        raise UserError(f"--mode generate maps generated text to a fixed label set; a {kind} template has none, drop it")
-    if kind == "multiple_choice" and (args.stop is not None or args.max_new_tokens is not None):
-        raise UserError("--stop and --max_new_tokens apply to generation; a multiple_choice template scores its options")
-    for option, bad in (("selection", "balanced"), ("ordering", "grouped")):
-        if bad in ([args.ordering] if option == "ordering" else args.selection):
-            raise UserError(f"--{option} {bad} works with a fixed label set; a {kind} template has none: choose another --{option}")
-
-
-def check_demonstrations(args: SweepArguments, templates: dict, data: dict) -> None:
-    """Refuse, before any model is loaded, shot counts the pool cannot supply for some run."""
-    for name, template in templates.items():
-        pool = data[name][0]
-        for run in plan(args):
-            if pool is None and (run.shots > 0 or run.selection == "indices"):
-                raise UserError("few-shot prompts need a demonstration pool; pass --train_file (or a dataset with a train split)")
-            if run.template != name or (run.shots == 0 and run.selection != "indices"):
-                continue
-            if run.selection == "nearest":
-                if run.shots > len(pool):
-                    raise UserError(f"{run.shots} demonstrations asked for, but the pool has {len(pool)} examples; lower --shots")
-                continue
-            names = template.verbalizer.label_names if template.verbalizer else None
-            choose(run.selection, pool.labels, run.shots, run.seed, names, args.demonstration_indices)
 
 
 def _run_pending(args, templates, data, settings, output_dir, is_main_process: bool) -> list[dict]:
@@ -168,9 +149,11 @@ def _run_pending(args, templates, data, settings, output_dir, is_main_process: b
                 continue
             model, tokenizer = load_generator(ModelArguments(model_name, attn_implementation=args.attn_implementation), args.dtype)
             parameters = sum(p.numel() for p in model.parameters())
+            # An order study's runs share their demonstrations' first tokens: each distinct prefix is computed once.
+            store = PrefixStore() if args.orders else None
             for run in pending:
                 records[run.key] = _run_one(run, model, tokenizer, parameters, templates[run.template], data[run.template],
-                                            args, output_dir, _run_settings(settings, run.key), is_main_process)
+                                            args, output_dir, _run_settings(settings, run.key), is_main_process, store)
                 if is_main_process:
                     write_results(output_dir, result_rows(runs, records))
                     if bar.disable:  # not a terminal: one line per finished run instead of a bar
@@ -186,6 +169,10 @@ def _run_pending(args, templates, data, settings, output_dir, is_main_process: b
     rows = result_rows(runs, records)
     if is_main_process:
         write_results(output_dir, rows, plots=True)
+        metric = PRIMARY_METRIC[next(iter(templates.values())).kind]
+        line = write_studies(output_dir, rows, {run.key: run_predictions(output_dir, run) for run in distinct}, metric)
+        if line:
+            print(line)
     return rows
 
 
@@ -194,13 +181,16 @@ def _run_settings(settings: dict, key: str) -> dict:
 
 
 def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: SweepArguments, output_dir: Path,
-             settings: dict, is_main_process: bool = True) -> dict:
-    pool, evaluation = data
-    config = args.config_for(run.shots, run.seed, run.selection, progress=is_main_process)
+             settings: dict, is_main_process: bool = True, store: PrefixStore | None = None) -> dict:
+    pool, evaluation, ood_texts = data
+    order = None if run.order is None else order_permutations(run.shots, args.orders, run.seed, args.max_orders)[run.order]
+    config = args.config_for(run.shots, run.seed, run.selection, progress=is_main_process, condition=run.condition,
+                             demo_order=order, ood_texts=ood_texts if run.condition.ood_inputs else None, prefix_store=store)
     start = time.perf_counter()
     score_rows, predictions, example_prompt = RUNS[template.kind](model, tokenizer, template, pool, evaluation, config)
     seconds = time.perf_counter() - start
     base = {"model": run.model, "parameters": parameters, "template": run.template, "type": template.kind, "shots": run.shots,
+            "condition": run.condition.name, "order": None if order is None else "-".join(map(str, order)),
             "examples": len(evaluation), "seconds": round(seconds, 3),
             "examples_per_second": round(len(evaluation) / seconds, 3)}
     rows = [{**base, **row} for row in score_rows]

@@ -9,10 +9,12 @@ from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.models import ModelArguments
 
 from .calibration import CONTENT_FREE_INPUTS
+from .demonstrations import FORMATS, LABEL_CONDITIONS, UNRELATED_WORDS, DemonstrationCondition
+from .order_study import MAX_ORDERS, check_orders
 from .run_types import FewShotConfig
 from .selection import ORDERINGS, SELECTIONS
 from .tasks import BUILTIN_TEMPLATES
-from .template import check_stop
+from .template_format import check_stop
 
 
 @dataclass
@@ -54,6 +56,23 @@ class SweepArguments:
     reuse_prefix: bool = field(default=True, metadata={"help": "Encode shared demonstrations once (--no_reuse_prefix: every full prompt)."})
     dtype: str | None = field(default=None, metadata={"help": "float32 (default), bfloat16 or float16 (GPU only)."})
     attn_implementation: str | None = field(default=None, metadata={"help": "Attention kernel: sdpa, eager or flash_attention_2 (GPU)."})
+    demo_labels: list[str] = field(default_factory=lambda: ["gold"], metadata={
+        "help": f"What the demonstrations' labels show, one run each: {', '.join(LABEL_CONDITIONS)} (Min et al. 2022, "
+                "Wei et al. 2023; docs/analysis.md).", "nargs": "+"})
+    correct_fraction: list[float] = field(default_factory=list, metadata={
+        "help": "Shares of demonstrations that keep their gold label, one run each (e.g. 1 0.75 0.5 0.25 0); the "
+                "others show a wrong one.", "nargs": "+"})
+    demo_format: list[str] = field(default_factory=lambda: ["full"], metadata={
+        "help": f"How demonstrations are shown, one run each: {', '.join(FORMATS)} (ood_inputs needs --ood_inputs).",
+        "nargs": "+"})
+    ood_inputs: str | None = field(default=None, metadata={
+        "help": "Sentences of another corpus for --demo_format ood_inputs: a .txt file (one a line) or .jsonl/.csv "
+                "with a text column. Giving it adds ood_inputs to --demo_format."})
+    unrelated_label_words: list[str] = field(default_factory=lambda: list(UNRELATED_WORDS), metadata={
+        "help": "Words that name the classes under --demo_labels unrelated (class i: word i).", "nargs": "+"})
+    orders: str | None = field(default=None, metadata={
+        "help": "Each demonstration set in N orders (the selection's own first), or all of them (Lu et al. 2022)."})
+    max_orders: int = field(default=MAX_ORDERS, metadata={"help": "The most orders --orders all may run per set."})
     output_dir: str | None = field(default=None, metadata={"help": "Where results, predictions and plots go."})
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Replace a different sweep's results in --output_dir (the same sweep always resumes)."})
@@ -70,17 +89,40 @@ class SweepArguments:
         self.shots = list(dict.fromkeys(self.shots))
         if self.stop is not None:
             self.stop = check_stop(list(self.stop), "--stop")
+        if self.ood_inputs is not None and "ood_inputs" not in self.demo_format:
+            self.demo_format = [*self.demo_format, "ood_inputs"]
+        if "ood_inputs" in self.demo_format and self.ood_inputs is None:
+            raise UserError("--demo_format ood_inputs needs --ood_inputs FILE (sentences of another corpus)")
+        if self.correct_fraction and max(self.shots) == 0:
+            raise UserError("--correct_fraction sets the share of correct demonstration labels, and 0 shots have none; "
+                            "add shots above 0")
+        self.demo_labels = list(dict.fromkeys(self.demo_labels))
+        self.demo_format = list(dict.fromkeys(self.demo_format))
+        self.conditions()  # checks each value
+        check_orders(self.orders, self.shots, self.max_orders)
         # FewShotConfig checks every per-run option once (shots, batch size, selection, ordering, scoring, mode).
         for selection in self.selection:
             self.config_for(min(self.shots), self.seeds[0], selection)
         ModelArguments(self.model_name_or_path[0], attn_implementation=self.attn_implementation)  # checks the kernel
 
-    def config_for(self, shots: int, seed: int, selection: str, progress: bool = True) -> FewShotConfig:
-        """The `FewShotConfig` of one run: this sweep's options, with the run's shots, seed and selection."""
+    def conditions(self) -> list[DemonstrationCondition]:
+        """Every demonstration condition the sweep runs (for runs with shots): label conditions and shares of correct
+        labels, each in every format."""
+        labels = [(name, None) for name in self.demo_labels] + [("gold", fraction) for fraction in self.correct_fraction]
+        return [DemonstrationCondition(name, fraction, form) for name, fraction in dict.fromkeys(labels)
+                for form in self.demo_format]
+
+    def config_for(self, shots: int, seed: int, selection: str, progress: bool = True,
+                   condition: DemonstrationCondition | None = None, **run) -> FewShotConfig:
+        """The `FewShotConfig` of one run: this sweep's options, with the run's shots, seed, selection, demonstration
+        condition and anything else in `run` (demo_order, ood_texts, prefix_store)."""
         shared = {name: getattr(self, name) for name in RUN_OPTIONS}
-        return FewShotConfig(**shared, shots=shots, seed=seed, selection=selection, progress=progress)
+        condition = condition if shots > 0 and condition is not None else DemonstrationCondition()
+        return FewShotConfig(**shared, shots=shots, seed=seed, selection=selection, progress=progress,
+                             demo_labels=condition.labels, correct_fraction=condition.correct_fraction,
+                             demo_format=condition.format, **run)
 
 
 # Options a sweep passes unchanged to every run's FewShotConfig (the same names in both dataclasses).
 RUN_OPTIONS = tuple(sorted({f.name for f in fields(FewShotConfig)} & {f.name for f in fields(SweepArguments)}
-                           - {"shots", "seed", "selection", "progress"}))
+                           - {"shots", "seed", "selection", "progress", "demo_labels", "correct_fraction", "demo_format"}))

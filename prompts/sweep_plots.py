@@ -24,7 +24,7 @@ def _by_series(summary: list[dict], names: tuple[str, ...]) -> dict[tuple, list[
         if entry["selection"] != "none":
             series.setdefault(tuple(entry[n] for n in names), []).append(entry)
     for entry in shared:
-        keys = [key for key in series if all(entry[n] == k for n, k in zip(names, key) if n != "selection")]
+        keys = [key for key in series if all(entry[n] == k for n, k in zip(names, key) if n not in ("selection", "condition"))]
         for key in keys or [tuple(entry[n] for n in names)]:
             series.setdefault(key, []).append(entry)
     return series
@@ -37,8 +37,9 @@ def plot_metric_vs_shots(rows: list[dict], path: str | Path, metric: str = "accu
     selections = {s["selection"] for s in summary} - {"none"}
     varying = [name for name in ("model", "template") if len({s[name] for s in summary}) > 1]
     varying += ["selection"] if len(selections) > 1 else []
+    varying += ["condition"] if len({s["condition"] for s in summary}) > 1 else []
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    for entries in _by_series(summary, ("model", "template", "selection", "calibrated")).values():
+    for entries in _by_series(summary, ("model", "template", "selection", "condition", "calibrated")).values():
         entries = sorted((e for e in entries if f"{metric}_mean" in e), key=lambda e: e["shots"])
         if not entries:
             continue
@@ -66,6 +67,7 @@ def plot_metric_vs_model_size(rows: list[dict], path: str | Path, metric: str = 
     are generated. A jump on the left with a smooth change on the right is the "mirage" of Schaeffer et al. 2023."""
     plt = pyplot()
     summary = summarise(rows)
+    summary = [entry for entry in summary if entry["condition"] == "gold"]  # conditions: studies.plot_label_conditions
     series = _by_series(summary, ("template", "selection", "shots", "calibrated"))
     continuous = next((m for m in CONTINUOUS if any(f"{m}_mean" in e for e in summary)), None)
     figure, all_axes = plt.subplots(1, 2 if continuous else 1, figsize=(12 if continuous else 6.4, 4.2), squeeze=False)

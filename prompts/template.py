@@ -28,7 +28,7 @@ from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
 
 from .tasks import BUILTIN_TEMPLATES
-from .template_format import parse_format, substitute
+from .template_format import check_stop, parse_format, substitute
 from .verbalizer import Verbalizer
 
 LABEL = "label"
@@ -220,17 +220,6 @@ class PromptTemplate:
             max_new_tokens=spec.get("max_new_tokens"), ignore_case=spec.get("ignore_case", False),
             ignore_punctuation=spec.get("ignore_punctuation", False),
         )
-
-
-def check_stop(stop: Any, where: str) -> list[str]:
-    """A list of stop strings: non-empty, each a non-empty string."""
-    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-        raise UserError(f"{where} must be a list of strings, e.g. ['\\n']")
-    if not stop:
-        raise UserError(f"{where} is empty; give at least one stop string, e.g. ['\\n'] for one-line answers")
-    if any(s == "" for s in stop):
-        raise UserError(f"{where} has an empty stop string, which would stop before the first token; remove it")
-    return list(stop)
 
 
 def load_template(name_or_path: str | PromptTemplate) -> PromptTemplate:

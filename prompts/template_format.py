@@ -60,3 +60,14 @@ def substitute(parts: list[str | tuple[str]], values: dict[str, Any], where: str
             raise UserError(f"field {name!r} must be text, got {type(value).__name__} ({str(value)[:40]!r})")
         out.append(str(value))
     return "".join(out)
+
+
+def check_stop(stop: Any, where: str) -> list[str]:
+    """A list of stop strings: non-empty, each a non-empty string."""
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise UserError(f"{where} must be a list of strings, e.g. ['\\n']")
+    if not stop:
+        raise UserError(f"{where} is empty; give at least one stop string, e.g. ['\\n'] for one-line answers")
+    if any(s == "" for s in stop):
+        raise UserError(f"{where} has an empty stop string, which would stop before the first token; remove it")
+    return list(stop)

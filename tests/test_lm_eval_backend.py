@@ -190,5 +190,48 @@ def test_bfloat16_scores_equal_hflms_within_bfloat16_rounding(spread_gpt2):
         _requests("loglikelihood", arguments), disable_tqdm=True)
     for (context, continuation), (log_prob, _), (their_log_prob, _) in zip(arguments, ours, theirs):
         context_ids, continuation_ids = lm._encode_pair(context, continuation)
-        assert log_prob == pytest.approx(_plain(model, context_ids, continuation_ids)[0], abs=2e-2)
+        assert log_prob == pytest.approx(_plain(model, context_ids, continuation_ids)[0], rel=2 ** -6, abs=5e-2)
         assert log_prob == pytest.approx(their_log_prob, rel=2 ** -6, abs=5e-2)
+
+
+def test_contexts_longer_than_the_model_are_cut_from_the_left_as_hflm_cuts_them(spread_gpt2):
+    model, tokenizer = spread_gpt2
+    long_context = " ".join(["the cat sat on the mat and the dog sat on the log"] * 30)
+    arguments = [(long_context, " tree."), (long_context + " then", " the bird sang."), ("a short one", " here.")]
+    lm = ToolkitLM(model, tokenizer=tokenizer, batch_size=2)
+    assert len(lm.tok_encode(long_context)) > 2 * lm.max_length
+    ours = lm.loglikelihood(_requests("loglikelihood", arguments), disable_tqdm=True)
+    theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=2).loglikelihood(
+        _requests("loglikelihood", arguments), disable_tqdm=True)
+    assert [round(a[0], 4) for a in ours] == [round(b[0], 4) for b in theirs]
+    assert [a[1] for a in ours] == [b[1] for b in theirs]
+    gen = [(long_context, {"until": ["."], "max_gen_toks": 6, "do_sample": False})]
+    assert lm.generate_until(_requests("generate_until", gen), disable_tqdm=True) == HFLM(
+        pretrained=model, tokenizer=tokenizer, batch_size=2).generate_until(_requests("generate_until", gen), disable_tqdm=True)
+
+
+def test_settings_the_toolkit_does_not_take_go_to_hflms_generate_until_without_its_batch_probe(spread_gpt2, monkeypatch):
+    model, tokenizer = spread_gpt2
+    settings = {"until": ["."], "max_gen_toks": 6, "do_sample": False, "no_repeat_ngram_size": 2}
+    arguments = [(DEMONSTRATIONS + query, dict(settings)) for query in ("the cat sat on the", "a bird", "the dog sat")]
+    theirs = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4).generate_until(
+        _requests("generate_until", arguments), disable_tqdm=True)
+    monkeypatch.setattr(HFLM, "_detect_batch_size", lambda *a, **k: pytest.fail("HFLM's batch probe ran"))
+    lm = ToolkitLM(model, tokenizer=tokenizer, batch_size="auto")
+    assert lm.generate_until(_requests("generate_until", arguments), disable_tqdm=True) == theirs
+    assert lm.batch_size == "auto", "the automatic batch size is restored after the fallback"
+
+
+def test_sampling_is_reproducible_with_a_seed_and_varies_without_one(spread_gpt2):
+    from transformers import set_seed
+
+    model, tokenizer = spread_gpt2
+    lm = ToolkitLM(model, tokenizer=tokenizer, batch_size=4)
+    arguments = [(query, {"until": ["\n"], "max_gen_toks": 8, "do_sample": True, "temperature": 1.5})
+                 for query in ("the cat", "a bird", "the dog", "children")]
+    runs = []
+    for seed in (1, 1, 2):
+        set_seed(seed)
+        runs.append(lm.generate_until(_requests("generate_until", arguments), disable_tqdm=True))
+    assert runs[0] == runs[1], "the same seed gives the same samples"
+    assert runs[0] != runs[2], "another seed gives other samples"

@@ -138,10 +138,22 @@ def greedy_loop(model, ids: list[int], new_tokens: int, eos: int) -> list[int]:
     return generated
 
 
-def test_batched_generation_equals_a_plain_greedy_loop(family, tokenizer):
+@pytest.mark.parametrize("reuse_prefix", [False, True])
+def test_batched_generation_equals_a_plain_greedy_loop(family, tokenizer, reuse_prefix, monkeypatch):
+    """Left-padded batches, and with `reuse_prefix` the shared demonstrations' KV cache continued for every prompt."""
+    from finetune_toolkit.core import generation
+
     _, model, loaded_tokenizer = family
-    texts = ["\n\n".join(FEWSHOT_CORPUS[i:i + 3]) for i in range(0, 15, 3)]
-    answers = generate(model, loaded_tokenizer, texts, GenerationArguments(max_new_tokens=8, batch_size=3))
+    demonstrations = "\n\n".join(FEWSHOT_CORPUS[:3]) + "\n\n"
+    texts = [demonstrations + FEWSHOT_CORPUS[10 + i].split("\nSentiment:")[0] for i in range(5)]
+    prefixes, encode_prefix = [], generation.encode_prefix
+    monkeypatch.setattr(generation, "encode_prefix", lambda m, ids, *a: prefixes.append(len(ids)) or encode_prefix(m, ids, *a))
+    answers = generate(model, loaded_tokenizer, texts, GenerationArguments(max_new_tokens=8, batch_size=3),
+                       reuse_prefix=reuse_prefix)
+    if reuse_prefix and family[0] not in SLIDING:
+        assert prefixes and max(prefixes) >= 20, "the shared demonstrations were computed once"
+    else:
+        assert not prefixes
     for text, (answer,) in zip(texts, answers):
         expected = greedy_loop(model, encode_prompt(loaded_tokenizer, text), 8, loaded_tokenizer.eos_token_id)
         assert answer == loaded_tokenizer.decode(expected, skip_special_tokens=True)

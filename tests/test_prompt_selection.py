@@ -102,3 +102,23 @@ def test_nearest_by_encoder_embeddings_with_calibration_matches_the_uncached_pat
                                atol=1e-5, rtol=1e-5)
     vectors = selection.embedding_vectors(["a superb plot", "a superb plot"], tiny_bert)
     assert torch.allclose(vectors.norm(dim=-1), torch.ones(2)) and torch.allclose(vectors[0], vectors[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("selection", ["random", "balanced", "first_n", "indices", "nearest"])
+@pytest.mark.parametrize("ordering", ["as_selected", "random", "grouped"])
+def test_a_query_is_never_its_own_demonstration_even_when_the_evaluation_file_is_the_pool(selection, ordering):
+    """lm-eval can show a document as its own demonstration when the few-shot split is the evaluated one; here every
+    query of a pool evaluated against itself gets demonstrations that never include its own text, for every strategy."""
+    from prompts.selection import DemonstrationChoice, demonstrations_for
+
+    texts = [f"review number {i} was {'good' if i % 2 else 'bad'} and {'fun' if i % 3 else 'long'}" for i in range(12)]
+    pool = LabelledExamples([{"text": t} for t in texts], [i % 2 for i in range(12)])
+    for seed in range(5):
+        config = DemonstrationChoice(selection=selection, shots=4, ordering=ordering, seed=seed,
+                                     demonstration_indices=[0, 3, 5, 8] if selection == "indices" else None)
+        chosen = demonstrations_for(pool.fields, pool, ["text"], ["negative", "positive"], config)
+        for query_index, demonstrations in enumerate(chosen):
+            assert query_index not in demonstrations, (seed, query_index, demonstrations)
+            assert texts[query_index] not in [texts[i] for i in demonstrations]
+            if selection != "indices":
+                assert len(demonstrations) == 4 and len(set(demonstrations)) == 4

@@ -104,3 +104,44 @@ def expanded_cache(model, prefix_cache: list[tuple[torch.Tensor, torch.Tensor]],
     new tensors, so the prefix's own tensors are never written)."""
     data = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in prefix_cache]
     return DynamicCache(ddp_cache_data=data, config=model.config)
+
+
+class PrefixStore:
+    """KV caches of prefixes already encoded, so a prefix that begins like an earlier one is computed only from where
+    they part: a prefix tree over token ids, as an order study needs (the same demonstrations in every order share
+    their first demonstrations' tokens). `encode(model, prefix)` finds the stored prefix with the longest common
+    start, keeps its keys and values up to there (views) and runs the model over the rest only.
+
+    One store serves one model with fixed weights (a sweep or a study creates its own); `computed_tokens` counts the
+    positions it ran the model over."""
+
+    def __init__(self):
+        self.entries: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.computed_tokens = 0
+
+    @torch.inference_mode()
+    def encode(self, model, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The KV cache of `prefix`, continuing the stored prefix that shares most of its start."""
+        key = tuple(prefix)
+        if key in self.entries:
+            return self.entries[key]
+        shared, start = 0, None
+        for stored in self.entries:
+            length = common_prefix_length([list(stored[: len(key)]), prefix])
+            if length > shared:
+                shared, start = length, stored
+        shared = min(shared, len(prefix) - 1)  # at least one token is run, to return its cache
+        if start is None or shared < 1:
+            cache = encode_prefix(model, prefix)
+            self.computed_tokens += len(prefix)
+        else:
+            past = DynamicCache(ddp_cache_data=[(k[:, :, :shared], v[:, :, :shared]) for k, v in self.entries[start]],
+                                config=model.config)
+            ids = to_device(torch.tensor([prefix[shared:]], dtype=torch.long), model.device)
+            positions = torch.arange(shared, len(prefix), device=ids.device)[None]
+            kwargs = {"logits_to_keep": 1} if takes_logits_to_keep(model) else {}
+            output = model(input_ids=ids, position_ids=positions, use_cache=True, **{cache_argument(model): past}, **kwargs)
+            cache = [(layer.keys, layer.values) for layer in cache_of(output).layers]
+            self.computed_tokens += len(prefix) - shared
+        self.entries[key] = cache
+        return cache

@@ -4,7 +4,7 @@ The label scorer (`prompts.scoring`), the option scorer (`prompts.option_scoring
 through `finetune_toolkit.evaluation`) all go through `ScoringModel`:
 
 - `encode_prefix`: a shared token prefix (the few-shot demonstrations) encoded once, a prompt-tuned model's soft
-  prompt first;
+  prompt first; with a `prefixes.PrefixStore`, continued from the stored prefix that begins the same way;
 - `expanded_cache`: that prefix's KV cache, as views, for every row of a batch;
 - `kept_logits`: one forward pass after the prefix, the output layer run only at the positions that are read;
 - `choose_path`: whether this call may take the fast path at all (`fast_path.choose_path`).
@@ -27,8 +27,8 @@ class ScoringModel:
     what the plain path runs.
     """
 
-    def __init__(self, model):
-        self.original_model = model
+    def __init__(self, model, prefix_store=None):
+        self.original_model, self.prefix_store = model, prefix_store
         self.virtual_prompt = None  # [virtual tokens, hidden]
         if is_prompt_learning(model):
             with torch.no_grad():
@@ -49,6 +49,8 @@ class ScoringModel:
         """The KV cache of the soft prompt and `prefix`, or None when there is neither."""
         if not prefix and self.virtual_prompt is None:
             return None
+        if self.prefix_store is not None and self.virtual_prompt is None:
+            return self.prefix_store.encode(self.model, prefix)
         return encode_prefix(self.model, prefix, self.virtual_prompt)
 
     def expanded_cache(self, prefix_cache, batch: int):
