@@ -19,12 +19,13 @@ from .consistency import consistency_rows, consistency_summary
 from .order_study import order_spread
 from .summary import CONTINUOUS, summarise
 
-STUDY_FILES = ("orders.csv", "orders.png", "consistency.csv", "accuracy_vs_correct_fraction.png", "label_conditions.png")
+STUDY_FILES = ("orders.csv", "orders.png", "consistency.csv", "accuracy_vs_correct_fraction.png", "label_conditions.png",
+               "order_choice", "order_choice.csv")
 
 
 def write_studies(output_dir: Path, rows: list[dict], predictions: dict[str, dict], metric: str) -> str:
-    """Every study file the rows call for; returns the consistency summary line ("" when no two runs differ in one
-    factor). `predictions`: run key -> {the run's fields, `predictions`, `calibrated_predictions`}."""
+    """Every study file the rows call for; returns the summary lines (consistency, the entropy-chosen orders), "" when
+    there is nothing to say. `predictions`: run key -> {the run's fields, `predictions`, `calibrated_predictions`}."""
     spread = order_spread(rows, metric)
     if spread:
         _write_csv(output_dir / "orders.csv", spread)
@@ -37,7 +38,17 @@ def write_studies(output_dir: Path, rows: list[dict], predictions: dict[str, dic
     pairs = consistency_rows(list(predictions.values()))
     if pairs:
         _write_csv(output_dir / "consistency.csv", pairs)
-    return consistency_summary(pairs)
+    lines = [consistency_summary(pairs)] if pairs else []
+    choices = [row for path in sorted((output_dir / "order_choice").glob("*.json"))
+               for row in json.loads(path.read_text(encoding="utf-8"))]
+    if choices:
+        _write_csv(output_dir / "order_choice.csv", choices)
+        for statistic in sorted({row["statistic"] for row in choices}):
+            mine = [row for row in choices if row["statistic"] == statistic]
+            lines.append(f"order chosen by {statistic} (Lu et al. 2022): accuracy "
+                         f"{sum(r['chosen_accuracy'] for r in mine) / len(mine):.4f} against the orders' mean "
+                         f"{sum(r['mean_accuracy'] for r in mine) / len(mine):.4f} over {len(mine)} set(s)")
+    return "\n".join(lines)
 
 
 def run_predictions(output_dir: Path, run) -> dict:

@@ -30,6 +30,7 @@ from finetune_toolkit.core.prefixes import PrefixStore
 
 from .data import FewShotDataArguments, load_fewshot_data, load_ood_texts
 from .demonstrations import DemonstrationCondition
+from .order_selection import choose_orders_of_model
 from .order_study import order_permutations
 from .results import RESULT_FILES, result_rows, write_results
 from .studies import STUDY_FILES, run_predictions, write_studies
@@ -163,6 +164,10 @@ def _run_pending(args, templates, data, settings, output_dir, is_main_process: b
                         print(f"run {finished}/{len(distinct)} done: {run.key}: {metric} {row[metric]:.4f}"
                               f"{' (calibrated)' if row['calibrated'] else ''} in {row['seconds']:.1f} s", file=sys.stderr)
                 bar.update(1)
+            if args.order_choice and is_main_process:
+                choices = choose_orders_of_model(args, model, tokenizer, templates, data,
+                                                 [run for run in distinct if run.model == model_name], records)
+                atomic_write_json(output_dir / "order_choice" / f"{_slug(model_name)}.json", choices)
             del model
     finally:
         bar.close()  # before any error message, so that it stays the last line

@@ -10,10 +10,12 @@ from finetune_toolkit.core.models import ModelArguments
 
 from .calibration import CONTENT_FREE_INPUTS
 from .demonstrations import FORMATS, LABEL_CONDITIONS, UNRELATED_WORDS, DemonstrationCondition
+from .order_selection import ORDER_CHOICES
 from .order_study import MAX_ORDERS, check_orders
 from .run_types import FewShotConfig
 from .selection import ORDERINGS, SELECTIONS
 from .tasks import BUILTIN_TEMPLATES
+from .template import load_template
 from .template_format import check_stop
 
 
@@ -32,7 +34,10 @@ class SweepArguments:
     num_seeds: int | None = field(default=None, metadata={"help": "Use seeds 0..N-1 instead of --seeds."})
     selection: list[str] = field(
         default_factory=lambda: ["random"], metadata={"help": f"Selection strategies: {', '.join(SELECTIONS)}.", "nargs": "+"})
-    ordering: str = field(default="as_selected", metadata={"help": f"Demonstration order: {', '.join(ORDERINGS)}."})
+    ordering: str = field(default="as_selected", metadata={
+        "help": f"Demonstration order: {', '.join(ORDERINGS)}; or {', '.join(ORDER_CHOICES)}: every candidate order "
+                "runs (--orders, default 24) and the order Lu et al.'s entropy statistic picks without labels is "
+                "reported beside the orders' mean (order_choice.csv)."})
     demonstration_indices: list[int] = field(
         default_factory=list, metadata={"help": "Pool rows for --selection indices.", "nargs": "+"})
     embedding_model: str | None = field(
@@ -99,6 +104,11 @@ class SweepArguments:
         self.demo_labels = list(dict.fromkeys(self.demo_labels))
         self.demo_format = list(dict.fromkeys(self.demo_format))
         self.conditions()  # checks each value
+        self.order_choice = None
+        if self.ordering in ORDER_CHOICES:
+            if self.template and any(load_template(name).kind != "classification" for name in self.template):
+                raise UserError(f"--ordering {self.ordering} scores label distributions: use a classification template")
+            self.order_choice, self.ordering, self.orders = self.ordering, "as_selected", self.orders or "24"
         check_orders(self.orders, self.shots, self.max_orders)
         # FewShotConfig checks every per-run option once (shots, batch size, selection, ordering, scoring, mode).
         for selection in self.selection:

@@ -194,3 +194,80 @@ def test_words_the_tokenizer_cannot_tell_apart_flipped_generation_and_bad_ood_fi
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: --correct_fraction must be")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("condition", ["flipped", "unrelated"])
+def test_flipped_and_unrelated_labels_give_lm_evals_numbers_on_the_same_prompts(condition, fewshot_gpt2, fewshot_files, tmp_path):
+    """lm-eval has no label conditions, but the same prompts can be written as plain tasks: a few-shot split holding
+    the demonstrations with flipped labels (`first_n` sampler), or a task whose choices are the unrelated words."""
+    lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install -e .[lm-eval])")
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from prompts.lm_eval_task import write_lm_eval_task
+    from prompts.template import PromptTemplate
+    from prompts.verbalizer import Verbalizer
+
+    model, tokenizer = load_generator(fewshot_gpt2)
+    template = load_template("sentiment")
+    train = [json.loads(line) for line in open(fewshot_files["train"])]
+    validation = [json.loads(line) for line in open(fewshot_files["validation"])][:12]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in validation))
+    if condition == "flipped":
+        (tmp_path / "train.jsonl").write_text("".join(json.dumps({**row, "label": 1 - row["label"]}) + "\n" for row in train))
+        exported = template
+        ours = FewShotConfig(shots=4, selection="first_n", demo_labels="flipped", progress=False)
+    else:
+        (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in train))
+        exported = PromptTemplate(demonstration=template.demonstration, name="foobar",
+                                  verbalizer=Verbalizer({"negative": ["foo"], "positive": ["bar"]}))
+        ours = FewShotConfig(shots=4, selection="first_n", demo_labels="unrelated", unrelated_label_words=("foo", "bar"),
+                             progress=False)
+    write_lm_eval_task(tmp_path, exported, str(tmp_path / "train.jsonl"), str(tmp_path / "eval.jsonl"), task_name="cond")
+    theirs = lm_eval.simple_evaluate(model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4), tasks=["cond"],
+                                     num_fewshot=4, log_samples=True,
+                                     task_manager=TaskManager(include_path=str(tmp_path), include_defaults=False))
+    pool = LabelledExamples([{"text": row["text"]} for row in train], [row["label"] for row in train])
+    result = FewShotClassifier(model, tokenizer, template, pool, ours).predict(
+        LabelledExamples([{"text": row["text"]} for row in validation], [row["label"] for row in validation]))
+    samples = sorted(theirs["samples"]["cond"], key=lambda s: s["doc_id"])
+    assert samples[0]["arguments"][0][0] == result.example_prompt, "the same prompt, demonstrations and all"
+    their_predictions = [max(range(2), key=lambda i: s["resps"][i][0][0]) for s in samples]
+    assert result.predictions == their_predictions
+    accuracy = sum(p == row["label"] for p, row in zip(result.predictions, validation)) / len(validation)
+    assert accuracy == pytest.approx(theirs["results"]["cond"]["acc,none"])
+    for sample, log_probs in zip(samples, result.label_log_probs):
+        assert log_probs == pytest.approx([float(r[0][0]) for r in sample["resps"]], abs=1e-4)
+
+
+def test_global_and_local_entropy_choose_the_order_a_hand_computation_chooses(fewshot_gpt2, monkeypatch):
+    """Two candidate orders on a tiny model; the probing set is fixed here so the entropies can be computed by hand
+    from each order's own predicted probabilities."""
+    import math
+
+    from prompts import order_selection
+
+    model, tokenizer = load_generator(fewshot_gpt2)
+    template, pool = load_template("sentiment"), pool_of([0, 1, 1, 0])
+    probes = ["the film was a joy to watch", "a dull and tired plot", "the acting was fine but slow", "what a mess"]
+    monkeypatch.setattr(order_selection, "probing_texts", lambda *args, **kwargs: probes)
+    orders = [(0, 1, 2, 3), (3, 2, 1, 0)]
+
+    def config_for(order):
+        return FewShotConfig(shots=4, selection="first_n", demo_order=order, progress=False)
+
+    rows = order_selection.order_choice_rows(model, tokenizer, template, pool, config_for, orders, 0, {0: 0.5, 1: 0.75})
+    for statistic in ("global_entropy", "local_entropy"):
+        expected = []
+        for order in orders:
+            probabilities = FewShotClassifier(model, tokenizer, template, pool, config_for(order)).predict(probes).probabilities
+            if statistic == "global_entropy":
+                counts = [sum(max(range(2), key=row.__getitem__) == label for row in probabilities) for label in (0, 1)]
+                expected.append(-sum(c / 4 * math.log(c / 4) for c in counts if c))
+            else:
+                expected.append(sum(-sum(p * math.log(p) for p in row) for row in probabilities) / 4)
+        row = next(r for r in rows if r["statistic"] == statistic)
+        assert row["statistics"] == pytest.approx(expected, abs=1e-4)
+        best = max(range(2), key=expected.__getitem__)
+        assert row["chosen_order"] == "-".join(map(str, orders[best])) and row["chosen_accuracy"] == [0.5, 0.75][best]
+        assert row["mean_accuracy"] == pytest.approx(0.625)

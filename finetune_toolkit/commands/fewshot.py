@@ -24,7 +24,9 @@ def main(argv=None) -> list[dict]:
         return rows
     summary = summarise(rows)
     metrics = metrics_present(summary)
-    print(format_table(summary_table_rows(summary), ["model", "template", "selection", "shots", "calibrated", "seeds", *metrics]))
+    conditions = ["condition"] if any(entry["condition"] != "gold" for entry in summary) else []
+    print(format_table(summary_table_rows(summary), ["model", "template", "selection", "shots", *conditions, "calibrated",
+                                                      "seeds", *metrics]))
     plot = "exact_match_vs_shots.png" if rows and rows[0].get("type") == "generation" else "accuracy_vs_shots.png"
     print(f"results: {sweep.output_dir}/results.csv, per-example predictions: {sweep.output_dir}/predictions/, "
           f"plots: {sweep.output_dir}/{plot}")
