@@ -182,7 +182,7 @@ class OptionScorer:
         mask = block_attention_mask(segments, offset, self.model.dtype)
         cache = self.core.expanded_cache(prefix_cache, batch)
         # Only the positions that predict a continuation token go through the output layer.
-        predictors, start_of = [], []
+        predictors = []
         for suffix, row_blocks in zip(suffixes, blocks):
             start, row_predictors = len(suffix), []
             for _, continuation in row_blocks:

@@ -1,11 +1,9 @@
-"""How `LabelScorer` lays out its batches: the token prefix prompts share (encoded once), the attention mask that
-scores every label word in one pass, and the automatic batch size."""
+"""How `LabelScorer` lays out its batches: the attention mask that scores every label word in one pass, and the
+automatic batch size."""
 
 from __future__ import annotations
 
 import torch
-
-from finetune_toolkit.core.prefixes import cache_of, common_prefix_length  # noqa: F401 (used by the scorers)
 
 
 def word_block_mask(block_of: torch.Tensor, blocks: int, dtype: torch.dtype, lengths: torch.Tensor, width: int,

@@ -25,9 +25,8 @@ import torch
 from finetune_toolkit.core.device import run_in_batches, to_device
 from finetune_toolkit.core.fast_path import TOLERANCE
 from finetune_toolkit.core.prefixes import cache_of, common_prefix_length
-from finetune_toolkit.core.scoring_core import ScoringModel
-
 from finetune_toolkit.core.progress import progress
+from finetune_toolkit.core.scoring_core import ScoringModel
 
 from .plain_scoring import plain_label_scores
 from .score_batching import auto_batch_rows, word_block_mask

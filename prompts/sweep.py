@@ -21,11 +21,9 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from finetune_toolkit.core.causal_lm import load_generator
-from finetune_toolkit.core.errors import UserError
-from finetune_toolkit.core.models import ModelArguments
 from finetune_toolkit.core.jsonio import loads_bounded
+from finetune_toolkit.core.models import ModelArguments
 from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
-
 from finetune_toolkit.core.prefixes import PrefixStore
 
 from .data import FewShotDataArguments, load_fewshot_data, load_ood_texts

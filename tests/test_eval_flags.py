@@ -63,16 +63,19 @@ def _lm_eval_hf(model_dir: str, tasks: str, task: str, **flags) -> dict:
                                    log_samples=True, **flags)
 
 
-def test_a_chat_template_builds_lm_evals_prompts_demonstrations_as_earlier_turns(chat_gpt2, tasks, tmp_path):
-    """lm-eval turns fewshot_as_multiturn on with a chat template: the logged prompts must be lm-eval's own."""
+@pytest.mark.parametrize("multiturn", [None, "false"])
+def test_a_chat_template_builds_lm_evals_prompts_demonstrations_as_earlier_turns(chat_gpt2, tasks, tmp_path, multiturn):
+    """lm-eval turns fewshot_as_multiturn on with a chat template (and `--fewshot_as_multiturn false` off): the
+    logged prompts must be lm-eval's own."""
     main(["--model_args", f"pretrained={chat_gpt2}", "--tasks", "toolkit_mc", "--include_path", tasks, "--num_fewshot",
-          "2", "--limit", "4", "--apply_chat_template", "--log_samples", "--output_path", str(tmp_path / "ours")])
+          "2", "--limit", "4", "--apply_chat_template", "--log_samples", "--output_path", str(tmp_path / "ours"),
+          *(["--fewshot_as_multiturn", multiturn] if multiturn else [])])
     theirs = _lm_eval_hf(chat_gpt2, tasks, "toolkit_mc", num_fewshot=2, limit=4, apply_chat_template=True,
-                         fewshot_as_multiturn=True)
+                         fewshot_as_multiturn=multiturn is None)
     ours = _samples(tmp_path / "ours", "toolkit_mc")
     their_samples = _plain(theirs["samples"]["toolkit_mc"])
     assert [s["arguments"] for s in ours] == [s["arguments"] for s in their_samples]
-    assert ours[0]["arguments"][0][0].count("<assistant>") == 3, "two demonstrations as turns, then the query's"
+    assert ours[0]["arguments"][0][0].count("<assistant>") == (3 if multiturn is None else 1), "demonstrations as turns"
     for ours_sample, their_sample in zip(ours, their_samples):
         ours_ll = [float(r[0][0]) for r in ours_sample["resps"]]
         their_ll = [float(r[0][0]) for r in their_sample["resps"]]
@@ -158,3 +161,55 @@ def test_two_processes_give_the_results_of_one(fewshot_gpt2, tasks, tmp_path):
     assert [s["doc_id"] for s in two_samples] == list(range(6))
     for a, b in zip(one_samples, two_samples):
         assert [float(r[0][0]) for r in a["resps"]] == pytest.approx([float(r[0][0]) for r in b["resps"]], abs=1e-5)
+
+
+FLAG_CASES = [
+    # (our flags, lm-eval's simple_evaluate arguments for the same run)
+    (["--system_instruction", "Answer with one word."], {"system_instruction": "Answer with one word."}),
+    (["--samples", '{"toolkit_mc": [1, 3]}'], {"samples": {"toolkit_mc": [1, 3]}}),
+    (["--predict_only"], {"predict_only": True}),
+    (["--metadata", "max_seq_lengths=[64]"], {"metadata": {"max_seq_lengths": [64]}}),
+    (["--batch_size", "auto:4", "--max_batch_size", "2"], {}),
+    (["--device", "cpu", "--write_out", "--show_config", "--verbosity", "ERROR"], {}),
+    (["--cache_requests", "true"], {"cache_requests": True}),
+    (["--use_cache", "responses"], {"use_cache": "their_responses"}),
+    (["--confirm_run_unsafe_code"], {"confirm_run_unsafe_code": True}),
+    (["--model_args", "max_length=48"], {"model_max_length": 48}),
+]
+
+
+@pytest.mark.parametrize("flags, theirs", FLAG_CASES, ids=[" ".join(f[:2]) for f, _ in FLAG_CASES])
+def test_each_lm_eval_flag_gives_lm_evals_samples(flags, theirs, fewshot_gpt2, tasks, tmp_path, monkeypatch):
+    """Every flag lm-eval's run below also takes: the logged prompts and responses equal lm-eval's own `hf` run."""
+    monkeypatch.chdir(tmp_path)  # lm-eval's request cache lives in the working folder
+    model_args = [f for f in flags if f.startswith("max_length")]
+    ours_flags = [f for f in flags if not f.startswith("max_length") and f != "--model_args"]
+    pretrained = f"pretrained={fewshot_gpt2}" + ("," + model_args[0] if model_args else "")
+    main(["--model_args", pretrained, "--tasks", "toolkit_mc", "--include_path", tasks, "--num_fewshot", "1",
+          *(["--limit", "4"] if "--samples" not in flags else []), "--log_samples", "--output_path", str(tmp_path / "ours"),
+          *ours_flags])
+    max_length = theirs.pop("model_max_length", None)
+    model, tokenizer = load_generator(fewshot_gpt2)
+    from lm_eval.tasks import TaskManager
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=4, **({"max_length": max_length} if max_length else {}))
+    result = lm_eval.simple_evaluate(model=lm, tasks=["toolkit_mc"], num_fewshot=1, log_samples=True,
+                                     task_manager=TaskManager(include_path=tasks, include_defaults=False),
+                                     **({"limit": 4} if "samples" not in theirs else {}), **theirs)
+    ours = _samples(tmp_path / "ours", "toolkit_mc")
+    expected = _plain(result["samples"]["toolkit_mc"])
+    assert [s["doc_id"] for s in ours] == [s["doc_id"] for s in expected]
+    assert [s["arguments"] for s in ours] == [s["arguments"] for s in expected]
+    for a, b in zip(ours, expected):
+        assert [float(r[0][0]) for r in a["resps"]] == pytest.approx([float(r[0][0]) for r in b["resps"]], abs=1e-4)
+    (results_file,) = (tmp_path / "ours").rglob("results_*.json")
+    written = json.loads(results_file.read_text())
+    assert ("acc,none" in written["results"]["toolkit_mc"]) == ("predict_only" not in theirs)
+
+
+def test_an_output_path_ending_in_json_takes_lm_evals_file_names_in_its_folder(fewshot_gpt2, tasks, tmp_path):
+    main(["--model_name_or_path", fewshot_gpt2, "--tasks", "toolkit_mc", "--include_path", tasks, "--limit", "2",
+          "--log_samples", "--output_path", str(tmp_path / "out" / "scores.json")])
+    names = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert any(name.startswith("scores_") and name.endswith(".json") for name in names), names
+    assert any(name.startswith("samples_toolkit_mc_") for name in names), names
