@@ -197,6 +197,7 @@ def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: 
             "examples": len(evaluation), "seconds": round(seconds, 3),
             "examples_per_second": round(len(evaluation) / seconds, 3)}
     rows = [{**base, **row} for row in score_rows]
+    predictions = [{**prediction, "condition": base["condition"], "order": base["order"]} for prediction in predictions]
     record = {"settings": settings, "rows": rows, "example_prompt": example_prompt}
     if is_main_process:
         atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)

@@ -156,6 +156,7 @@ def test_a_sweep_over_conditions_and_orders_writes_the_spread_consistency_and_pl
     for line in flipped.read_text().splitlines():
         example = json.loads(line)
         assert example["shown_labels"] == [1 - label for label in example["demonstration_labels"]]
+        assert example["condition"] == "flipped" and example["order"] == "0-1-2"
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -271,3 +272,12 @@ def test_global_and_local_entropy_choose_the_order_a_hand_computation_chooses(fe
         best = max(range(2), key=expected.__getitem__)
         assert row["chosen_order"] == "-".join(map(str, orders[best])) and row["chosen_accuracy"] == [0.5, 0.75][best]
         assert row["mean_accuracy"] == pytest.approx(0.625)
+
+
+def test_label_conditions_over_several_models_are_plotted_against_model_size(tiny_gpt2, fewshot_gpt2, fewshot_files, tmp_path):
+    output = tmp_path / "wei"
+    rows = fewshot.main(["--model_name_or_path", tiny_gpt2, fewshot_gpt2, "--train_file", fewshot_files["train"],
+                         "--validation_file", fewshot_files["validation"], "--shots", "2", "--selection", "balanced",
+                         "--demo_labels", "gold", "flipped", "--max_eval_samples", "6", "--output_dir", str(output)])
+    assert {(row["model"], row["condition"]) for row in rows} == {(m, c) for m in (tiny_gpt2, fewshot_gpt2) for c in ("gold", "flipped")}
+    assert (output / "label_conditions.png").stat().st_size > 5000
