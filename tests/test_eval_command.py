@@ -60,7 +60,7 @@ def test_two_models_write_lm_evals_files_a_table_a_plot_and_resume_after_a_kill(
     table = capsys.readouterr().out
     assert "| model | parameters | toolkit_mc acc | toolkit_mc acc_norm | toolkit_gen exact_match (strip) |" in table
     assert table.strip().endswith((output / "results.md").read_text().strip())
-    assert "Stderr" in table, "lm-eval's own table, with its standard errors, is printed after each run"
+    assert "±" in table, "lm-eval's own table, with its standard errors (±), is printed after each run"
     assert json.loads((output / "results.json").read_text()) == rows
     assert (output / "toolkit_mc_vs_parameters.png").stat().st_size > 1000
     for model in (tiny_gpt2, fewshot_gpt2):

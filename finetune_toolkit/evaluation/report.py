@@ -76,6 +76,8 @@ def print_lm_eval_tables(model_name: str, results: dict, args, resolved) -> None
 
     print(f"{model_name} ({resolved.model_args}), gen_kwargs: ({resolved.gen_kwargs}), limit: {args.limit}, "
           f"num_fewshot: {args.num_fewshot}, batch_size: {args.batch_size}")
+    if args.predict_only:  # no metrics to tabulate (and older table writers refuse an empty table)
+        return
     print(make_table(results))
     if "groups" in results:
         print(make_table(results, "groups"))
