@@ -123,6 +123,7 @@ def main(argv=None) -> dict:
                         "accuracy_min": round(min(accuracies), 4), "accuracy_max": round(max(accuracies), 4),
                         "prefix_tokens_computed": store.computed_tokens}
     report["comparisons"].append(row)
+    print(json.dumps(report["orders"], indent=2), flush=True)
 
     # 2. Flipped and unrelated labels, each against the lm-eval task that shows the same demonstrations.
     train_rows = [json.loads(line) for line in train.read_text().splitlines()]
@@ -132,16 +133,20 @@ def main(argv=None) -> dict:
     foobar = PromptTemplate(demonstration=template.demonstration, name="foobar",
                             verbalizer=Verbalizer({"negative": ["foo"], "positive": ["bar"]}))
     write_lm_eval_task(work / "unrelated", foobar, str(train), str(validation), task_name="sst2_foobar")
-    for name, config, task in (
-            ("flipped labels", FewShotConfig(shots=4, selection="first_n", demo_labels="flipped", progress=False), "sst2_flipped"),
+    atomic_write_json(args.output, report)  # each part is kept as soon as it is measured
+    for name, config, folder, task in (
+            ("flipped labels", FewShotConfig(shots=4, selection="first_n", demo_labels="flipped", progress=False),
+             "flipped", "sst2_flipped"),
             ("unrelated labels foo/bar", FewShotConfig(shots=4, selection="first_n", demo_labels="unrelated",
-                                                      unrelated_label_words=("foo", "bar"), progress=False), "sst2_foobar")):
+                                                      unrelated_label_words=("foo", "bar"), progress=False),
+             "unrelated", "sst2_foobar")):
         start = time.perf_counter()
         ours = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
         seconds = time.perf_counter() - start
-        theirs, their_prompt, their_seconds = lm_eval_run(lm_eval, lm, work / task.split("_")[1], task, 4, n)
+        theirs, their_prompt, their_seconds = lm_eval_run(lm_eval, lm, work / folder, task, 4, n)
         report["comparisons"].append(compare(name, ours.predictions, theirs, evaluation.labels, seconds, their_seconds,
                                              ours.example_prompt, their_prompt))
+        atomic_write_json(args.output, report)
 
     # 3. Min et al.'s grid.
     if not args.skip_grid:
