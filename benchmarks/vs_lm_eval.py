@@ -55,15 +55,15 @@ def _lm_eval():
     return lm_eval, HFLM, TaskManager
 
 
-def run_lm_eval(lm_eval, lm, manager, shots: int, limit: int | None):
-    """lm-eval's predictions (argmax log-likelihood per doc), its first prompt, and its wall seconds."""
+def run_lm_eval(lm_eval, lm, manager, shots: int, limit: int | None, task: str = TASK):
+    """lm-eval's predictions (argmax log-likelihood per doc), its first prompt, its wall seconds and its accuracy."""
     start = time.perf_counter()
-    out = lm_eval.simple_evaluate(model=lm, tasks=[TASK], num_fewshot=shots, limit=limit, log_samples=True,
+    out = lm_eval.simple_evaluate(model=lm, tasks=[task], num_fewshot=shots, limit=limit, log_samples=True,
                                   task_manager=manager, bootstrap_iters=0)
     seconds = time.perf_counter() - start
-    samples = sorted(out["samples"][TASK], key=lambda s: s["doc_id"])
+    samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
     predictions = [max(range(len(s["filtered_resps"])), key=lambda i: s["filtered_resps"][i][0]) for s in samples]
-    return predictions, samples[0]["arguments"][0][0], seconds, out["results"][TASK]["acc,none"]
+    return predictions, samples[0]["arguments"][0][0], seconds, out["results"][task]["acc,none"]
 
 
 def fastest_lm_eval_batch_size(lm_eval, HFLM, model, tokenizer, manager, candidates=(8, 16, 32, 64), probe=64) -> int:

@@ -41,6 +41,7 @@ from prompts.order_study import order_permutations
 from prompts.run_types import FewShotConfig
 from prompts.template import PromptTemplate, load_template
 from prompts.verbalizer import Verbalizer
+from vs_lm_eval import run_lm_eval  # benchmarks/ is on the path when this file runs as a script
 
 
 @dataclass
@@ -54,16 +55,11 @@ class BenchmarkArguments:
 
 
 def lm_eval_run(lm_eval, lm, task_dir: Path, task: str, shots: int, limit: int):
+    """`vs_lm_eval.run_lm_eval` on the task written in `task_dir`: predictions, first prompt, seconds."""
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(task_dir), include_defaults=False)
-    start = time.perf_counter()
-    out = lm_eval.simple_evaluate(model=lm, tasks=[task], num_fewshot=shots, limit=limit, log_samples=True,
-                                  task_manager=manager, bootstrap_iters=0)
-    seconds = time.perf_counter() - start
-    samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
-    predictions = [max(range(len(s["filtered_resps"])), key=lambda i: s["filtered_resps"][i][0]) for s in samples]
-    return predictions, samples[0]["arguments"][0][0], seconds
+    return run_lm_eval(lm_eval, lm, manager, shots, limit, task)[:3]
 
 
 def compare(name, ours, theirs, labels, ours_seconds, their_seconds, our_prompt, their_prompt) -> dict:
