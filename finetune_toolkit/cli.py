@@ -23,6 +23,7 @@ COMMANDS = {
     "emergence": ("emergence", "emergence.py", "watch induction heads form in small GPT-2s trained from scratch"),
     "scaling": ("scaling", "scaling.py", "a model-size ladder: exact match and continuous metrics against size"),
     "reproduce": ("reproduce", "reproduce_sentiment.py", "reproduce the classic BERT sentiment example"),
+    "report": ("report", None, "one self-contained page per output folder: settings, results, plots, every example"),
     "demo": ("demo", "demo.py", "the toolkit's main jobs, offline, in a few minutes"),
     "env": ("env", None, "versions, device, packaged models and caches, to paste into a bug report"),
 }

@@ -102,7 +102,7 @@ class FewShotClassifier:
         probabilities = label_probabilities(log_scores[: len(queries)])
         result = FewShotPredictions(
             predictions=probabilities.argmax(-1).tolist(), probabilities=probabilities.tolist(),
-            demonstrations=demonstrations, example_prompt=texts[0], label_log_probs=log_scores[: len(queries)].tolist(),
+            demonstrations=demonstrations, example_prompt=texts[0], prompts=texts, label_log_probs=log_scores[: len(queries)].tolist(),
             shown_labels=self.prompts.shown_labels(demonstrations),
         )
         if self.config.calibrate:
@@ -138,7 +138,7 @@ class FewShotClassifier:
         verbalizer = self.template.verbalizer
         return FewShotPredictions(
             predictions=[-1 if p is None else p for p in predictions], probabilities=None,
-            demonstrations=demonstrations, answers=answers, example_prompt=texts[0],
+            demonstrations=demonstrations, answers=answers, example_prompt=texts[0], prompts=texts,
             shown_labels=self.prompts.shown_labels(demonstrations),
             answer_tokens=[self.tokenizer(answer.strip(), add_special_tokens=False)["input_ids"] for answer in answers],
             label_word_tokens=[self.tokenizer(verbalizer.word(label), add_special_tokens=False)["input_ids"]

@@ -174,15 +174,21 @@ class DemonstrationView:
                 fields[index][self.template.fields[0]] = text
         return list(zip([fields[index] for index in chosen], self.shown_labels(chosen)))
 
-    def context(self, chosen: list[int]) -> str:
-        """Instruction and demonstrations, each followed by the separator, in the condition's format."""
+    def context_parts(self, chosen: list[int]) -> list[tuple[str, str]]:
+        """`(kind, text)` of each part of the text before the query, in order: "instruction" and one "demonstration"
+        per example, each ending with the separator, in the condition's format. Joined, they are `context`."""
         template, separator = self.template, self.template.separator_text
-        parts = [template.instruction_text] if template.instruction_text else []
+        parts = [("instruction", template.instruction_text)] if template.instruction_text else []
         for values, label in self.shown(chosen):
             if self.condition.format == "inputs_only":
-                parts.append(template.render_query(values))
+                text = template.render_query(values)
             elif self.condition.format == "labels_only":
-                parts.append(template.answer_text(values, label))
+                text = template.answer_text(values, label)
             else:
-                parts.append(template.render_demonstration(values, label))
-        return "".join(part + separator for part in parts)
+                text = template.render_demonstration(values, label)
+            parts.append(("demonstration", text))
+        return [(kind, text + separator) for kind, text in parts]
+
+    def context(self, chosen: list[int]) -> str:
+        """Instruction and demonstrations, each followed by the separator, in the condition's format."""
+        return "".join(text for _, text in self.context_parts(chosen))

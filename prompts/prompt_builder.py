@@ -55,6 +55,22 @@ class PromptBuilder:
             return self.template.render_context([])
         return self.view.context(demonstrations)
 
+    def prompt_spans(self, texts: list[str], demonstrations: list[list[int]]) -> list[list]:
+        """Where each prompt's parts lie: `[start, end, kind]` character spans, kind "instruction", "demonstration"
+        or "query" (the rest). Recorded with the predictions, so a report can tell the parts apart."""
+        spans = []
+        for text, chosen in zip(texts, demonstrations):
+            if self.view is not None:
+                parts = self.view.context_parts(chosen)
+            else:
+                parts = [("instruction", self.context([]))] if self.context([]) else []
+            start, rows = 0, []
+            for kind, part in parts:
+                rows.append([start, start + len(part), kind])
+                start += len(part)
+            spans.append(rows + [[start, len(text), "query"]])
+        return spans
+
     def render(self, query: dict, demonstrations: list[int]) -> str:
         """The prompt for one query with the given pool demonstrations."""
         return self.context(demonstrations) + self.template.render_query(query)

@@ -38,14 +38,21 @@ def demonstration_fields(result, pool, i: int) -> dict:
     return entry
 
 
-def prediction_rows(result, labels: list[int], pool=None) -> list[dict]:
-    """One row per example for `predictions/<run>.jsonl`: label, prediction(s), probabilities, demonstrations (with
-    the labels they showed and their true ones)."""
+def prediction_rows(result, labels: list[int], pool=None, spans: list[list] | None = None) -> list[dict]:
+    """One row per example for `predictions/<run>.jsonl`: label, prediction(s), the prompt (and its parts' `spans`,
+    `PromptBuilder.prompt_spans`), probabilities and each label's log-probability, demonstrations (with the labels
+    they showed and their true ones)."""
     rows = []
     for i, label in enumerate(labels):
         entry = {"index": i, "label": label, "prediction": result.predictions[i], **demonstration_fields(result, pool, i)}
+        if result.prompts is not None:
+            entry["prompt"] = result.prompts[i]
+        if spans is not None:
+            entry["prompt_spans"] = spans[i]
         if result.probabilities is not None:
             entry["probabilities"] = [round(p, 6) for p in result.probabilities[i]]
+        if result.label_log_probs is not None:
+            entry["label_log_probs"] = [round(p, 6) for p in result.label_log_probs[i]]
         if result.calibrated_predictions is not None:
             entry["calibrated_prediction"] = result.calibrated_predictions[i]
             entry["calibrated_probabilities"] = [round(p, 6) for p in result.calibrated_probabilities[i]]

@@ -24,17 +24,21 @@ PRIMARY_METRIC = {"classification": "accuracy", "multiple_choice": "accuracy", "
 
 def run_classification(model, tokenizer, template: PromptTemplate, pool, evaluation: LabelledExamples, config: FewShotConfig):
     """Labels of a fixed label set, scored (and calibrated) or generated and mapped (`FewShotClassifier`)."""
-    result = FewShotClassifier(model, tokenizer, template, pool, config).predict(evaluation)
+    predictor = FewShotClassifier(model, tokenizer, template, pool, config)
+    result = predictor.predict(evaluation)
+    spans = predictor.prompts.prompt_spans(result.prompts, result.demonstrations)
     return (run_rows({}, result, evaluation.labels, template.verbalizer.label_names),
-            prediction_rows(result, evaluation.labels, pool), result.example_prompt)
+            prediction_rows(result, evaluation.labels, pool, spans), result.example_prompt)
 
 
 def run_multiple_choice(model, tokenizer, template: PromptTemplate, pool, evaluation: LabelledExamples, config: FewShotConfig):
     """Each example's own options scored after its prompt (`MultipleChoicePredictor`)."""
-    result = MultipleChoicePredictor(model, tokenizer, template, pool, config).predict(evaluation)
+    predictor = MultipleChoicePredictor(model, tokenizer, template, pool, config)
+    result = predictor.predict(evaluation)
+    spans = predictor.prompts.prompt_spans(result.prompts, result.demonstrations)
     scores = multiple_choice_scores(result.option_log_probs, result.options, evaluation.labels)
     predictions = [
-        {"index": i, "prompt": result.prompts[i], "options": result.options[i],
+        {"index": i, "prompt": result.prompts[i], "prompt_spans": spans[i], "options": result.options[i],
          "label": label, "prediction": result.predictions[i], "prediction_norm": result.predictions_norm[i],
          "option_log_probs": [round(s, 6) for s in result.option_log_probs[i]],
          "probabilities": [round(p, 6) for p in probabilities], "correct": result.predictions[i] == label,
@@ -45,10 +49,12 @@ def run_multiple_choice(model, tokenizer, template: PromptTemplate, pool, evalua
 
 def run_generation(model, tokenizer, template: PromptTemplate, pool, evaluation: LabelledExamples, config: FewShotConfig):
     """Answers generated greedily and compared with the references (`AnswerGenerator`)."""
-    result = AnswerGenerator(model, tokenizer, template, pool, config).predict(evaluation)
+    predictor = AnswerGenerator(model, tokenizer, template, pool, config)
+    result = predictor.predict(evaluation)
+    spans = predictor.prompts.prompt_spans(result.prompts, result.demonstrations)
     scores = answer_scores(result.answers, evaluation.labels, tokenizer, template.ignore_case, template.ignore_punctuation)
     predictions = [
-        {"index": i, "prompt": result.prompts[i], "reference": reference, "prediction": answer,
+        {"index": i, "prompt": result.prompts[i], "prompt_spans": spans[i], "reference": reference, "prediction": answer,
          "exact_match": exact_match([answer], [reference], template.ignore_case, template.ignore_punctuation),
          **demonstration_fields(result, pool, i)}
         for i, (answer, reference) in enumerate(zip(result.answers, evaluation.labels))]

@@ -96,6 +96,7 @@ class FewShotPredictions:
     calibrated_probabilities: list[list[float]] | None = None
     answers: list[str] | None = None  # generation mode: the raw answers; unmappable ones predict -1
     example_prompt: str = ""
+    prompts: list[str] | None = None  # every example's prompt, as the template rendered it
     # For the continuous ("mirage") metrics: each label's log-probability over the whole vocabulary (scoring), or
     # the answers' tokens and each label's word tokens (generation).
     label_log_probs: list[list[float]] | None = None

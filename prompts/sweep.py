@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from finetune_toolkit.core.causal_lm import load_generator
 from finetune_toolkit.core.jsonio import loads_bounded
 from finetune_toolkit.core.models import ModelArguments
-from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan, running
 from finetune_toolkit.core.prefixes import PrefixStore
 
 from .data import FewShotDataArguments, load_fewshot_data, load_ood_texts
@@ -125,7 +125,10 @@ def run_sweep(args: SweepArguments, data_args: FewShotDataArguments) -> list[dic
     state.wait_for_everyone()
     output_dir = Path(args.output_dir)
     try:
-        return _run_pending(args, templates, data, settings, output_dir, state.is_main_process)
+        if not state.is_main_process:
+            return _run_pending(args, templates, data, settings, output_dir, False)
+        with running(output_dir, "fewshot", list(dict.fromkeys(run.key for run in plan(args))), "runs/{}.json"):
+            return _run_pending(args, templates, data, settings, output_dir, True)
     except BaseException:
         if state.is_main_process and created and not any((output_dir / "runs").iterdir()):
             shutil.rmtree(output_dir, ignore_errors=True)  # nothing finished: leave no half-made directory behind
@@ -198,7 +201,9 @@ def _run_one(run: Run, model, tokenizer, parameters: int, template, data, args: 
             "examples_per_second": round(len(evaluation) / seconds, 3)}
     rows = [{**base, **row} for row in score_rows]
     predictions = [{**prediction, "condition": base["condition"], "order": base["order"]} for prediction in predictions]
-    record = {"settings": settings, "rows": rows, "example_prompt": example_prompt}
+    record = {"settings": settings, "rows": rows, "example_prompt": example_prompt, "kind": template.kind}
+    if template.kind == "classification":  # what a report shows for the label ids in the predictions
+        record["label_names"] = list(template.verbalizer.label_names)
     if is_main_process:
         atomic_write_jsonl(output_dir / "predictions" / f"{run.key}.jsonl", predictions)
         atomic_write_json(output_dir / "runs" / f"{run.key}.json", record)  # last: its presence marks the run finished

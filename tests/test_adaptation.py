@@ -50,6 +50,18 @@ def test_every_method_is_reported_with_its_trainable_parameters(comparison):
     assert [row["method"] for row in saved["methods"]] == list(by_method)
     assert (output_dir / "accuracy_vs_parameters.png").stat().st_size > 10_000
     assert "| lora |" in (output_dir / "comparison.md").read_text()
+    # The report page: each method's (and each seed's) examples, the accuracy recomputed from them.
+    from finetune_toolkit.report import load_report
+
+    report = load_report(output_dir)
+    runs = {run["name"]: index for index, run in enumerate(report.runs)}
+    assert {"zero_shot__seed0", "icl__seed0", "icl__seed2", "icl_calibrated__seed1 (calibrated)", "lora", "full"} <= set(runs)
+    for method, name in (("lora", "lora"), ("full", "full"), ("zero_shot", "zero_shot__seed0")):
+        rows = [row for row in report.rows if row["r"] == runs[name]]
+        assert sum(row["ok"] for row in rows) / len(rows) == pytest.approx(by_method[method]["accuracy"])
+    calibrated = [[row for row in report.rows if row["r"] == runs[f"icl_calibrated__seed{seed} (calibrated)"]] for seed in (0, 1, 2)]
+    accuracies = [sum(row["ok"] for row in rows) / len(rows) for rows in calibrated]
+    assert statistics.mean(accuracies) == pytest.approx(by_method["icl_calibrated"]["score"])
 
 
 def test_a_rerun_resumes_without_training_again(comparison, base_gpt2, labelled_files, capsys):

@@ -183,6 +183,12 @@ def test_the_experiment_trains_tracks_and_resumes(tmp_path):
     assert [row["layers"] for row in rows] == [1, 2] and all(row["steps"] == 6 for row in rows)
     assert rows[1]["parameters"] > rows[0]["parameters"]
     assert (tmp_path / "lab" / "emergence.png").is_file() and (tmp_path / "lab" / "2-layer" / "icl_tracking.png").is_file()
+    from finetune_toolkit.report import load_report
+
+    report = load_report(tmp_path / "lab")  # the page: both models' rows and every plot; no per-example predictions
+    assert (tmp_path / "lab" / "report.html").is_file() and [row[report.tables[0].columns.index("layers")] for row in report.tables[0].rows] == ["1", "2"]
+    assert {path.name for path in report.figures} == {"emergence.png", "icl_tracking.png"} and len(report.figures) == 3
+    assert report.runs == [] and "no per-example predictions" in report.notes[0]
     assert load_script("emergence").main(argv) == rows  # finished models are read back, not trained again
     with pytest.raises(UserError, match="holds an experiment with other settings"):
         load_script("emergence").main(argv + ["--attention_only"])

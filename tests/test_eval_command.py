@@ -12,6 +12,7 @@ pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install -e 
 from finetune_toolkit.commands.eval import main  # noqa: E402
 from finetune_toolkit.core.errors import UserError  # noqa: E402
 from finetune_toolkit.evaluation import harness  # noqa: E402
+from finetune_toolkit.report import load_report, write_report  # noqa: E402
 
 from lm_eval_tasks import write_tasks  # noqa: E402
 
@@ -42,6 +43,8 @@ def test_two_models_write_lm_evals_files_a_table_a_plot_and_resume_after_a_kill(
         main(_argv([tiny_gpt2, fewshot_gpt2], tasks, output))
     assert calls == [(tiny_gpt2, "toolkit_mc"), (tiny_gpt2, "toolkit_gen"), (fewshot_gpt2, "toolkit_mc")]
     assert not (output / "results.md").exists()
+    with pytest.raises(UserError, match=r"`eval` is still running or was stopped .*\(2 of 4 runs finished; missing: "):
+        write_report(output)  # a page made now would show partial results as whole
 
     calls.clear()
     rows = main(_argv([tiny_gpt2, fewshot_gpt2], tasks, output))
@@ -71,6 +74,18 @@ def test_two_models_write_lm_evals_files_a_table_a_plot_and_resume_after_a_kill(
         samples = [json.loads(line) for path in folder.glob("samples_toolkit_mc_*.jsonl") for line in path.open()]
         assert len(samples) == 4 and all(len(sample["resps"]) == 4 for sample in samples)  # four options each
     assert not list(output.glob(".eval-*")), "no staging folder is left behind"
+    # The report page: every logged sample of every (model, task), lm-eval's verdict on each.
+    assert (output / "report.html").is_file()
+    report = load_report(output)
+    assert [run["examples"] for run in report.runs] == [4, 4, 4, 4]
+    for run_id, run in enumerate(report.runs):
+        model, task = run["name"].split(" · ")
+        samples = [json.loads(line) for path in (output / harness.sanitized(model)).glob(f"samples_{task}_*.jsonl") for line in path.open()]
+        page_rows = [row for row in report.rows if row["r"] == run_id]
+        metric = "acc" if task == "toolkit_mc" else "exact_match"
+        assert [row["ok"] for row in page_rows] == [int(sample[metric]) for sample in samples]
+        prompts = [report.contexts.texts[row["c"]] + row["q"] for row in page_rows]
+        assert prompts == [sample["arguments"]["gen_args_0"]["arg_0"] for sample in samples]
 
     calls.clear()
     assert main(_argv([tiny_gpt2, fewshot_gpt2], tasks, output)) == rows

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from finetune_toolkit.report import load_report
+
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.command_line import parse_args, unescape
 from finetune_toolkit.core.generation import GenerationArguments
@@ -132,6 +134,11 @@ def test_generate_scores_any_model_against_a_reference_column(tiny_gpt2, tmp_pat
     # generating took less than the whole command, so the rate is at least the tokens over the command's time
     assert scores["generation_tokens_per_second"] >= sum(lengths) / elapsed
     assert scores["samples"] == 2
+    # The report page beside the output: each answer against its reference, with its own scores.
+    report = load_report(tmp_path)
+    assert (tmp_path / "report.html").is_file() and report.command == "generate"
+    assert [(row["p"], row["g"]) for row in report.rows] == [(row["generated_text"], row["reference"]) for row in written]
+    assert all(row["s"]["exact_match"] == float(row["p"].strip() == row["g"]) for row in report.rows)
 
 
 @pytest.mark.parametrize("rows, flags, message", [

@@ -48,6 +48,11 @@ def test_do_predict_writes_answers_in_test_order_and_their_scores(fewshot_gpt2, 
         assert results[f"predict_{name}"] == pytest.approx(value) and metrics[f"predict_{name}"] == pytest.approx(value)
     assert results["predict_samples"] == 10 and "predict_gen_len" in results and "predict_generation_tokens_per_second" in results
     assert json.loads((output_dir / "all_results.json").read_text())["predict_rougeL"] == pytest.approx(scores["rougeL"])
+    from finetune_toolkit.report import load_report
+
+    report = load_report(output_dir)  # written at the end of the run: the test prompts, references and answers
+    assert (output_dir / "report.html").is_file() and report.runs[0]["examples"] == 10
+    assert [(row["q"], row["g"], row["p"]) for row in report.rows] == [(r["prompt"], r["reference"], r["prediction"]) for r in written]
 
 
 def test_eval_with_generate_scores_every_evaluation_and_picks_the_best_checkpoint_by_rouge(fewshot_gpt2, pair_files, tmp_path):

@@ -109,6 +109,13 @@ def test_the_ladder_writes_its_table_and_plot_and_reads_finished_sizes_back(tmp_
     _, heldout = addition_splits(4 * 8, 20, 2, seed=0)
     for row in written["models"]:
         assert row["exact_match"] == pytest.approx(exact_match_by_generate(tmp_path / "ladder" / row["size"], heldout, 6))
+    from finetune_toolkit.report import load_report
+
+    report = load_report(tmp_path / "ladder")  # each size's answers to the held-out problems
+    assert [run["name"] for run in report.runs] == ["1x8", "1x16"] and [run["examples"] for run in report.runs] == [20, 20]
+    for run_id, row in enumerate(written["models"]):
+        answers = [page_row for page_row in report.rows if page_row["r"] == run_id]
+        assert sum(page_row["ok"] for page_row in answers) / 20 == pytest.approx(row["exact_match"])
     small, large = written["models"]
     for metric, higher_is_better in (("exact_match", True), ("token_accuracy", True), ("token_edit_distance", False),
                                      ("correct_answer_log_prob", True)):

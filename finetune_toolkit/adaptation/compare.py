@@ -29,7 +29,7 @@ from finetune_toolkit.core.command_line import require_at_least_one
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
 from finetune_toolkit.core.models import ModelArguments
-from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plan
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plan, running
 
 from .comparison_plot import plot_accuracy_vs_parameters
 from .tasks import ClassificationTask, load_task
@@ -128,22 +128,23 @@ def compare_methods(args: CompareArguments, data: FewShotDataArguments) -> list[
             "train_file": data.train_file, "validation_file": data.validation_file, "max_train_samples": data.max_train_samples,
             "max_eval_samples": data.max_eval_samples}
     task = load_task(args, data)
-    check_plan(output_dir, plan, args.overwrite_output_dir, "a comparison with other data or model", results=("methods", "runs"))
+    check_plan(output_dir, plan, args.overwrite_output_dir, "a comparison with other data or model", results=("methods", "runs", "predictions"))
     train_file = atomic_write_jsonl(output_dir / "data" / "train.jsonl", task.training_rows())
-    rows = []
-    for method in (m for m in METHODS if m in args.methods):
-        record = output_dir / "methods" / f"{method}.json"
-        if record.is_file():
-            row = loads_bounded(record.read_text(encoding="utf-8"))
-            logger.info("%s: done earlier (%s %.4f)", method, row["metric"], row["score"])
-        else:
-            row = _run_method(method, args, task, train_file, output_dir)
-            atomic_write_json(record, row)
-        spread = f" ± {row['score_std']:.4f}" if row.get("score_std") is not None else ""
-        print(f"{method}: {row['metric']} {row['score']:.4f}{spread}, {row['trainable_parameters']:,} trainable parameters, "
-              f"{row['train_seconds']:.0f} s training", flush=True)
-        rows.append(row)
-    write_comparison(output_dir, rows, plan)
+    rows, methods = [], [m for m in METHODS if m in args.methods]
+    with running(output_dir, "compare", methods, "methods/{}.json"):
+        for method in methods:
+            record = output_dir / "methods" / f"{method}.json"
+            if record.is_file():
+                row = loads_bounded(record.read_text(encoding="utf-8"))
+                logger.info("%s: done earlier (%s %.4f)", method, row["metric"], row["score"])
+            else:
+                row = _run_method(method, args, task, train_file, output_dir)
+                atomic_write_json(record, row)
+            spread = f" ± {row['score_std']:.4f}" if row.get("score_std") is not None else ""
+            print(f"{method}: {row['metric']} {row['score']:.4f}{spread}, {row['trainable_parameters']:,} trainable parameters, "
+                  f"{row['train_seconds']:.0f} s training", flush=True)
+            rows.append(row)
+    write_comparison(output_dir, rows, plan, task.label_names)
     return rows
 
 
@@ -153,21 +154,25 @@ def _run_method(method: str, args: CompareArguments, task, train_file: Path, out
         shots = 0 if method == "zero_shot" else args.shots
         seeds = [args.seed] if shots == 0 else [args.seed + i for i in range(args.num_seeds)]  # as sweeps do: mean ± std
         results = [task.score(args.model_name_or_path, shots, seed, calibrate=method == "icl_calibrated") for seed in seeds]
-        scores = [score for score, _ in results]
+        scores = [score for score, _, _ in results]
         row.update(score=statistics.mean(scores), score_std=statistics.stdev(scores) if len(scores) > 1 else None,
-                   eval_seconds=sum(seconds for _, seconds in results), shots=shots, seeds=seeds, scores=scores)
+                   eval_seconds=sum(seconds for _, seconds, _ in results), shots=shots, seeds=seeds, scores=scores)
+        for seed, (_, _, examples) in zip(seeds, results):  # per-example files, for the report page
+            atomic_write_jsonl(output_dir / "predictions" / f"{method}__seed{seed}.jsonl", examples)
     else:
         run_dir = output_dir / "runs" / method
         row.update(_train(method, args, train_file, run_dir))
-        row["score"], row["eval_seconds"] = task.score(str(run_dir), 0, args.seed)
+        row["score"], row["eval_seconds"], examples = task.score(str(run_dir), 0, args.seed)
+        atomic_write_jsonl(output_dir / "predictions" / f"{method}.jsonl", examples)
     if args.task == "classification":
         row["accuracy"] = row["score"]
     return row
 
 
-def write_comparison(output_dir: Path, rows: list[dict], plan: dict) -> None:
-    """`comparison.json` (plan and rows), `comparison.md` (the table) and `accuracy_vs_parameters.png`."""
-    atomic_write_json(output_dir / "comparison.json", {"plan": plan, "methods": rows})
+def write_comparison(output_dir: Path, rows: list[dict], plan: dict, label_names: list[str] | None = None) -> None:
+    """`comparison.json` (plan, rows and the task's label names), `comparison.md` (the table) and
+    `accuracy_vs_parameters.png`."""
+    atomic_write_json(output_dir / "comparison.json", {"plan": plan, "methods": rows, "label_names": label_names})
     atomic_write_text(output_dir / "comparison.md", comparison_table(rows))
     plot_accuracy_vs_parameters(rows, output_dir / "accuracy_vs_parameters.png",
                                 title=f"{plan['model']} on {Path(plan['validation_file'] or 'validation').name}")

@@ -4,6 +4,7 @@ or exact match). Each gives the trained methods their training rows and scores a
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from finetune.lm_predict import Pairs, generate_and_score, pairs_from_split
 from prompts.answer_generation import AnswerGenerator
 from prompts.classifier import FewShotClassifier
 from prompts.fewshot_metrics import answer_scores
+from prompts.results import prediction_rows
 from prompts.data import FewShotDataArguments, LabelledExamples, load_fewshot_data
 from prompts.run_types import FewShotConfig
 from prompts.template import PromptTemplate, load_template
@@ -37,15 +39,22 @@ class ClassificationTask:
         return [{"prompt": self.template.render_prompt(values), "completion": self.template.target_delimiter + words.word(label)}
                 for values, label in zip(self.pool.fields, self.pool.labels)]
 
-    def score(self, model_dir: str, shots: int, seed: int, calibrate: bool = False) -> tuple[float, float]:
-        """Accuracy (after calibration with `calibrate`) and the seconds it took."""
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.template.verbalizer.label_names)
+
+    def score(self, model_dir: str, shots: int, seed: int, calibrate: bool = False) -> tuple[float, float, list[dict]]:
+        """Accuracy (after calibration with `calibrate`), the seconds it took, and one row per example (as a sweep's
+        `predictions/<run>.jsonl`)."""
         model, tokenizer = load_generator(model_dir)
         config = FewShotConfig(shots=shots, seed=seed, calibrate=calibrate)
         start = time.perf_counter()
-        result = FewShotClassifier(model, tokenizer, self.template, self.pool, config).predict(self.evaluation.fields)
+        classifier = FewShotClassifier(model, tokenizer, self.template, self.pool, config)
+        result = classifier.predict(self.evaluation.fields)
         seconds = time.perf_counter() - start
         predictions = result.calibrated_predictions if calibrate else result.predictions
-        return sum(p == y for p, y in zip(predictions, self.evaluation.labels)) / len(self.evaluation.labels), seconds
+        rows = prediction_rows(result, self.evaluation.labels, self.pool, classifier.prompts.prompt_spans(result.prompts, result.demonstrations))
+        return sum(p == y for p, y in zip(predictions, self.evaluation.labels)) / len(self.evaluation.labels), seconds, rows
 
 
 @dataclass
@@ -60,8 +69,11 @@ class GenerationTask:
     def training_rows(self) -> list[dict]:
         return [{"prompt": p, "completion": c} for p, c in zip(self.train.prompts, self.train.references)]
 
-    def score(self, model_dir: str, shots: int, seed: int, calibrate: bool = False) -> tuple[float, float]:
-        """`metric` of the answers with `shots` training pairs (drawn with `seed`) before every prompt, and the seconds.
+    label_names = None  # answers are free text
+
+    def score(self, model_dir: str, shots: int, seed: int, calibrate: bool = False) -> tuple[float, float, list[dict]]:
+        """`metric` of the answers with `shots` training pairs (drawn with `seed`) before every prompt, the seconds,
+        and one row per example (prompt, reference, prediction).
 
         Plain-text pairs take the few-shot generation path (`prompts.AnswerGenerator`, a generation template
         `{prompt}{label}` whose demonstrations are prompt + completion, shared prefix reused); chat pairs put the
@@ -72,17 +84,21 @@ class GenerationTask:
             chosen = random.Random(seed).sample(range(len(self.train.prompts)), shots) if shots else []
             demonstrations = [(self.train.prompts[i], self.train.references[i]) for i in chosen]
             pairs = Pairs([with_demonstrations(demonstrations, prompt) for prompt in self.evaluation.prompts], self.evaluation.references)
+            prompts = [p if isinstance(p, str) else json.dumps(p, ensure_ascii=False) for p in pairs.prompts]  # chat turns
             answers, _ = generate_and_score(model, tokenizer, pairs, DecodingArguments(max_new_tokens=self.max_new_tokens, stop=["\n"]))
         else:
             template = PromptTemplate("{prompt}{label}", name="pairs", kind="generation", stop=["\n"], max_new_tokens=self.max_new_tokens)
             pool = LabelledExamples([{"prompt": p} for p in self.train.prompts], list(self.train.references))
             config = FewShotConfig(shots=shots, seed=seed, selection="random")
-            answers = AnswerGenerator(model, tokenizer, template, pool, config).predict([{"prompt": p} for p in self.evaluation.prompts]).answers
+            generated = AnswerGenerator(model, tokenizer, template, pool, config).predict([{"prompt": p} for p in self.evaluation.prompts])
+            answers, prompts = generated.answers, generated.prompts
         seconds = time.perf_counter() - start
         scores = answer_scores(answers, self.evaluation.references, tokenizer)
         if self.metric not in scores:
             raise UserError(f"--metric {self.metric} needs rouge-score and sacrebleu; pip install 'finetune-toolkit[generation-metrics]'")
-        return scores[self.metric], seconds
+        rows = [{"index": i, "prompt": prompt, "reference": reference, "prediction": answer}
+                for i, (prompt, reference, answer) in enumerate(zip(prompts, self.evaluation.references, answers))]
+        return scores[self.metric], seconds, rows
 
 
 def load_task(args, data: FewShotDataArguments) -> ClassificationTask | GenerationTask:

@@ -12,12 +12,14 @@ accuracy_vs_parameters.png, and each trained run under runs/<method>; rerunning 
 from finetune_toolkit.adaptation.compare import TABLE_COLUMNS, CompareArguments, compare_methods
 from prompts.data import FewShotDataArguments
 from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 
 
 def main(argv=None) -> list[dict]:
-    args, data = parse_args((CompareArguments, FewShotDataArguments), argv)
+    args, data, report = parse_args((CompareArguments, FewShotDataArguments, ReportArguments), argv)
     rows = compare_methods(args, data)
     print(format_table(rows, TABLE_COLUMNS))
     print(f"table: {args.output_dir}/comparison.md, plot: {args.output_dir}/accuracy_vs_parameters.png")
+    report_at_end(args.output_dir, report)
     return rows
 

@@ -11,15 +11,17 @@ rerunning the command resumes (finished models are read back, an interrupted one
 
 from finetune_toolkit.emergence.experiment import EmergenceArguments, run_experiment
 from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 
 COLUMNS = ["layers", "parameters", "steps", "first_half_loss", "repeated_half_loss", "best_prefix_matching", "best_head",
            "icl_score", "phase_change_step", "induction_head"]
 
 
 def main(argv=None) -> list[dict]:
-    (args,) = parse_args((EmergenceArguments,), argv)
+    args, report = parse_args((EmergenceArguments, ReportArguments), argv)
     rows = run_experiment(args)
     print(format_table(rows, COLUMNS))
     print(f"plot: {args.output_dir}/emergence.png")
+    report_at_end(args.output_dir, report)
     return rows
 

@@ -10,9 +10,12 @@ A .json/.yaml config file works instead of flags.
 """
 
 from finetune_toolkit.core.command_line import parse_args
-from finetune_toolkit.evaluation.harness import EvalArguments, run_eval
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
+from finetune_toolkit.evaluation.harness import EvalArguments, output_folder, run_eval
 
 
 def main(argv=None) -> list[dict]:
-    (args,) = parse_args((EvalArguments,), argv)
-    return run_eval(args)
+    args, report = parse_args((EvalArguments, ReportArguments), argv)
+    rows = run_eval(args)
+    report_at_end(output_folder(args.output_path), report)
+    return rows

@@ -15,10 +15,11 @@ from prompts.data import FewShotDataArguments
 from prompts.summary import metrics_present, summarise, summary_table_rows
 from prompts import SweepArguments, run_sweep
 from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 
 
 def main(argv=None) -> list[dict]:
-    sweep, data = parse_args((SweepArguments, FewShotDataArguments), argv)
+    sweep, data, report = parse_args((SweepArguments, FewShotDataArguments, ReportArguments), argv)
     rows = run_sweep(sweep, data)
     if not PartialState().is_main_process:
         return rows
@@ -30,5 +31,6 @@ def main(argv=None) -> list[dict]:
     plot = "exact_match_vs_shots.png" if rows and rows[0].get("type") == "generation" else "accuracy_vs_shots.png"
     print(f"results: {sweep.output_dir}/results.csv, per-example predictions: {sweep.output_dir}/predictions/, "
           f"plots: {sweep.output_dir}/{plot}")
+    report_at_end(sweep.output_dir, report)
     return rows
 

@@ -30,6 +30,7 @@ from finetune_toolkit.core.jsonio import JSONTooDeep, loads_bounded
 from finetune_toolkit.core.metrics import load_generation_metric
 from finetune_toolkit.core.models import ModelArguments
 from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 
 
 @dataclass
@@ -93,7 +94,7 @@ def _json_line(source: str, number: int, line: str) -> dict:
 
 
 def main(argv=None) -> list[list[str]]:
-    model_args, io, generation_args = parse_args((ModelArguments, IOArguments, GenerationArguments), argv)
+    model_args, io, generation_args, report = parse_args((ModelArguments, IOArguments, GenerationArguments, ReportArguments), argv)
     prompts, references = read_prompts(io)
     if references is not None and (not io.output_file or generation_args.num_return_sequences > 1 or io.stream):
         raise UserError("--reference_column scores one answer per prompt and writes the scores beside --output_file; "
@@ -126,6 +127,7 @@ def main(argv=None) -> list[list[str]]:
             atomic_write_json(scores_file, scores)
             print(format_table([scores], list(scores)))
             print(f"Scores written to {scores_file}", file=sys.stderr)
+            report_at_end(scores_file.parent, report)
     elif not io.stream:
         for prompt, texts in zip(prompts, answers):
             for text in texts:

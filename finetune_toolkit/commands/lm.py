@@ -24,6 +24,7 @@ from finetune.lm_data import LMDataArguments
 from finetune.lm_predict import GenerateEvalArguments
 from finetune.training import FinetuneTrainingArguments
 from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 from finetune_toolkit.core.generation import DecodingArguments
 from finetune_toolkit.core.models import ModelArguments, load_tokenizer
 
@@ -32,9 +33,9 @@ SUMMARY_KEYS = ["eval_before_training_perplexity", "eval_perplexity", "eval_loss
 
 
 def main(argv=None) -> dict:
-    model_args, data_args, training_args, peft_args, tracking, decoding, generate_eval = parse_args(
+    model_args, data_args, training_args, peft_args, tracking, decoding, generate_eval, report = parse_args(
         (ModelArguments, LMDataArguments, FinetuneTrainingArguments, PeftArguments, TrackingArguments, DecodingArguments,
-         GenerateEvalArguments), argv
+         GenerateEvalArguments, ReportArguments), argv
     )
     callback = tracking.callback(load_tokenizer(model_args), training_args.output_dir)
     metrics = train_causal_lm(model_args, data_args, training_args, peft_args, callbacks=[callback] if callback else [],
@@ -42,5 +43,7 @@ def main(argv=None) -> dict:
     shown = [key for key in SUMMARY_KEYS if key in metrics]
     print(format_table([{key: metrics[key] for key in shown}], shown))
     print(f"Saved to {training_args.output_dir}")
+    if training_args.do_predict:
+        report_at_end(training_args.output_dir, report)
     return metrics
 

@@ -26,6 +26,7 @@ from finetune.training import FinetuneTrainingArguments
 from finetune_toolkit.core.command_line import format_table, parse_args
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.models import ModelArguments
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 from finetune_toolkit.core.outputs import atomic_write_text
 
 
@@ -63,7 +64,7 @@ def reproduce_paper(preset: str, rest: list[str]) -> list[dict]:
         data = "as given on the command line"
     if not _given(rest, "--output_dir"):
         flags += ["--output_dir", f"outputs/{preset}"]
-    sweep, data_args = parse_args((SweepArguments, FewShotDataArguments), flags + rest)
+    sweep, data_args, page = parse_args((SweepArguments, FewShotDataArguments, ReportArguments), flags + rest)
     rows = run_sweep(sweep, data_args)
     output = Path(sweep.output_dir)
     extra = (output / "order_choice.csv").is_file() and _order_choice_lines(output / "order_choice.csv") or []
@@ -71,6 +72,7 @@ def reproduce_paper(preset: str, rest: list[str]) -> list[dict]:
     atomic_write_text(output / "report.md", report)
     print(report)
     print(f"report: {output / 'report.md'}")
+    report_at_end(output, page)
     return rows
 
 

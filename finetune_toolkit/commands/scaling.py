@@ -10,17 +10,19 @@ model, tokenizer and row go to <output_dir>/<size>/. Rerunning the command reads
 
 from finetune_toolkit.emergence.scaling import ScalingArguments, run_ladder
 from finetune_toolkit.core.command_line import format_table, parse_args
+from finetune_toolkit.report.arguments import ReportArguments, report_at_end
 
 COLUMNS = ["size", "parameters", "exact_match", "token_accuracy", "token_edit_distance", "correct_answer_log_prob",
            "train_seconds_this_run"]
 
 
 def main(argv=None) -> dict:
-    (args,) = parse_args((ScalingArguments,), argv)
+    args, report = parse_args((ScalingArguments, ReportArguments), argv)
     result = run_ladder(args)
     print(format_table(result["models"], COLUMNS))
     print("sharpness: " + ", ".join(f"{metric} {'n/a' if value is None else f'{value:.2f}'}"
                                     for metric, value in result["sharpness"].items()))
     print(f"plot: {args.output_dir}/scaling.png")
+    report_at_end(args.output_dir, report)
     return result
 

@@ -148,3 +148,17 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         if isinstance(error, OSError):
             raise UserError(write_error_message(path, error)) from None
         raise
+
+
+RUNNING_FILE = ".running.json"
+
+
+@contextlib.contextmanager
+def running(output_dir: str | os.PathLike, command: str, planned: Iterable[str] = (), record: str = "") -> Iterator[None]:
+    """Mark `output_dir` as being written by `command` until the block ends without an error, so that a report
+    made meanwhile, or after a kill, knows the results are partial. `planned` names the command's runs and `record`
+    the file that marks one finished (`{}` stands for its name, relative to `output_dir`)."""
+    marker = Path(output_dir) / RUNNING_FILE
+    atomic_write_json(marker, {"command": command, "planned": list(planned), "record": record})
+    yield
+    marker.unlink(missing_ok=True)

@@ -62,8 +62,10 @@ def answer_scores(predicted: torch.Tensor, correct: torch.Tensor, log_probs: tor
             "correct_answer_token_log_prob": log_probs.mean().item()}
 
 
-def evaluate_answers(model, rows: torch.Tensor, prompt_length: int, batch_size: int = 500, decode=_token_text) -> dict[str, float]:
-    """Greedy answers of `model` to the problems in `rows` (`[n, prompt + answer]` tokens), scored by `answer_scores`."""
+def evaluate_answers(model, rows: torch.Tensor, prompt_length: int, batch_size: int = 500, decode=_token_text,
+                     answers: list | None = None) -> dict[str, float]:
+    """Greedy answers of `model` to the problems in `rows` (`[n, prompt + answer]` tokens), scored by `answer_scores`;
+    each answer's text is appended to `answers` when it is given."""
     model.eval()
     device = next(model.parameters()).device
     predicted, log_probs = [], []
@@ -71,6 +73,8 @@ def evaluate_answers(model, rows: torch.Tensor, prompt_length: int, batch_size: 
         batch = rows[start : start + batch_size].to(device)
         predicted.append(greedy_answers(model, batch[:, :prompt_length], batch.shape[1] - prompt_length).cpu())
         log_probs.append(answer_log_probs(model, batch, prompt_length).cpu())
+    if answers is not None:
+        answers.extend(decode(row) for row in torch.cat(predicted).tolist())
     return answer_scores(torch.cat(predicted), rows[:, prompt_length:], torch.cat(log_probs), decode)
 
 

@@ -27,7 +27,7 @@ from finetune.training import FinetuneTrainingArguments, RunParts, run_training,
 from finetune_toolkit.core.command_line import require_at_least_one
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
-from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan, running
 from finetune_toolkit.core.plotting import pyplot, save_figure
 
 from .measures import ablate_heads, head_ablation, induction_scores, repeated_random_tokens
@@ -198,20 +198,21 @@ def run_experiment(args: EmergenceArguments) -> list[dict]:
     earlier = [path.name for path in output_dir.glob("*-layer*")] if output_dir.is_dir() else []
     check_plan(output_dir, plan, args.overwrite_output_dir, "an experiment with other settings", results=earlier)
     rows = []
-    for layers in args.layers:
-        run_dir = output_dir / run_name(layers, args)
-        done = run_dir / RESULT_FILE
-        if done.is_file():
-            row = loads_bounded(done.read_text(encoding="utf-8"))
-        else:
-            row = train_one(layers, args, run_dir)
-            atomic_write_json(done, row)
-        print(f"{layers} layer(s): repeated-half loss {row['repeated_half_loss']:.3f} (first half {row['first_half_loss']:.3f}), "
-              f"best prefix matching {row['best_prefix_matching']:.3f}, induction head: {'yes' if row['induction_head'] else 'no'}; "
-              f"repeated-half loss with {', '.join(row['ablated_heads'])} ablated {row['repeated_half_loss_induction_heads_ablated']:.3f}, "
-              f"with one other head ablated {row['repeated_half_loss_other_heads_ablated_mean'] or float('nan'):.3f} (mean)",
-              flush=True)
-        rows.append(row)
+    with running(output_dir, "emergence", [run_name(layers, args) for layers in args.layers], "{}/" + RESULT_FILE):
+        for layers in args.layers:
+            run_dir = output_dir / run_name(layers, args)
+            done = run_dir / RESULT_FILE
+            if done.is_file():
+                row = loads_bounded(done.read_text(encoding="utf-8"))
+            else:
+                row = train_one(layers, args, run_dir)
+                atomic_write_json(done, row)
+            print(f"{layers} layer(s): repeated-half loss {row['repeated_half_loss']:.3f} (first half {row['first_half_loss']:.3f}), "
+                  f"best prefix matching {row['best_prefix_matching']:.3f}, induction head: {'yes' if row['induction_head'] else 'no'}; "
+                  f"repeated-half loss with {', '.join(row['ablated_heads'])} ablated {row['repeated_half_loss_induction_heads_ablated']:.3f}, "
+                  f"with one other head ablated {row['repeated_half_loss_other_heads_ablated_mean'] or float('nan'):.3f} (mean)",
+                  flush=True)
+            rows.append(row)
     atomic_write_json(output_dir / "emergence.json", {"settings": plan, "models": rows})
     plot_models(output_dir, rows, args)
     return rows

@@ -24,15 +24,16 @@ from finetune.training import FinetuneTrainingArguments, RunParts, run_training,
 from finetune_toolkit.core.command_line import require_at_least_one
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.jsonio import loads_bounded
-from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan
-from finetune_toolkit.core.plotting import pyplot, save_figure
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_jsonl, check_plan, running
 
 from .addition import addition_splits, addition_tokenizer, answer_length, prompt_length
 from .answer_metrics import LOWER_IS_BETTER, METRICS, evaluate_answers, sharpness
+from .scaling_plot import plot_ladder
 
 SIZE = re.compile(r"^(\d+)x(\d+)$")
 SEED = re.compile(r"^seed\d+$")
-ROW_FILE, RESULT_FILE, PLOT_FILE, HELDOUT_FILE = "scaling_row.json", "scaling.json", "scaling.png", "heldout.jsonl"
+ROW_FILE, RESULT_FILE, PLOT_FILE, HELDOUT_FILE, ANSWERS_FILE = ("scaling_row.json", "scaling.json", "scaling.png",
+                                                                 "heldout.jsonl", "answers.jsonl")
 # Dense between 8k and 60k parameters, where 3-digit addition turns on with the default recipe.
 DEFAULT_SIZES = ["1x16", "1x24", "2x24", "2x28", "2x32", "2x36", "2x40", "2x48", "3x64", "4x96", "4x144"]
 
@@ -139,7 +140,10 @@ def train_rung(args: ScalingArguments, size: str, train: torch.Tensor, heldout: 
     metrics = run_training(training, output_dir, RunParts(model, addition_tokenizer(), ProblemRows(train, prompt_tokens),
                                                           data_collator=default_data_collator))
     seconds = time.perf_counter() - start
-    scores = evaluate_answers(model, heldout, prompt_tokens, decode=addition_tokenizer().decode)
+    tokenizer, answers = addition_tokenizer(), []
+    scores = evaluate_answers(model, heldout, prompt_tokens, decode=tokenizer.decode, answers=answers)
+    atomic_write_jsonl(run_dir / ANSWERS_FILE, [{"index": i, "prompt": tokenizer.decode(row[:prompt_tokens]), "prediction": answer,
+                       "reference": tokenizer.decode(row[prompt_tokens:])} for i, (row, answer) in enumerate(zip(heldout.tolist(), answers))])
     return {"size": size, "seed": seed, "layers": layers, "width": width, "heads": model.config.n_head,
             "parameters": sum(p.numel() for p in model.parameters()), "train_loss": metrics.get("train_loss"),
             "train_seconds_this_run": round(seconds, 1), **scores}
@@ -204,7 +208,9 @@ def run_ladder(args: ScalingArguments) -> dict:
     earlier = [path.name for path in output_dir.iterdir() if SIZE.match(path.name) or SEED.match(path.name)] if output_dir.is_dir() else []
     check_plan(output_dir, settings, args.overwrite_output_dir, "a ladder with other settings", results=earlier)
     seeds = [args.seed + offset for offset in range(args.num_seeds)]
-    runs = [run_seed(args, seed, f"seed {seed}: " if len(seeds) > 1 else "") for seed in seeds]
+    planned = [str((seed_dir(args, seed) / size).relative_to(output_dir)) for seed in seeds for size in args.sizes]
+    with running(output_dir, "scaling", planned, "{}/" + ROW_FILE):
+        runs = [run_seed(args, seed, f"seed {seed}: " if len(seeds) > 1 else "") for seed in seeds]
     result = {"settings": {**settings, "sizes": args.sizes, "task": f"{args.digits}-digit addition, answers of "
                            f"{answer_length(args.digits)} tokens"},
               "models": runs[0] if len(seeds) == 1 else mean_rows(runs),
@@ -217,33 +223,3 @@ def run_ladder(args: ScalingArguments) -> dict:
     atomic_write_json(output_dir / RESULT_FILE, result)
     plot_ladder(result, output_dir / PLOT_FILE)
     return result
-
-
-def plot_ladder(result: dict, path: Path) -> Path:
-    """Each measure against parameters (log scale): exact match (discontinuous) beside the three continuous ones."""
-    plt = pyplot()
-    rows = result["models"]
-    parameters = [row["parameters"] for row in rows]
-    figure, axes = plt.subplots(1, 4, figsize=(17, 3.8))
-    titles = {"exact_match": "exact match (discontinuous)", "token_accuracy": "per-token accuracy (continuous)",
-              "token_edit_distance": "token edit distance (continuous, lower is better)",
-              "correct_answer_log_prob": "log p(correct answer) (continuous)"}
-    seeds = rows[0].get("seeds", 1)
-    for axis, metric in zip(axes, METRICS):
-        errors = [row[f"{metric}_std"] for row in rows] if seeds > 1 else None
-        axis.errorbar(parameters, [row[metric] for row in rows], yerr=errors, marker="o", capsize=3,
-                      color="C3" if metric == "exact_match" else "C0", label=f"mean ± std over {seeds} seeds" if seeds > 1 else None)
-        if metric == "exact_match":  # Schaeffer et al.'s account: L independent tokens, each right with probability p
-            length = answer_length(result["settings"]["digits"])
-            axis.plot(parameters, [row["token_accuracy"] ** length for row in rows], linestyle="--", color="gray",
-                      label=f"token accuracy ^ {length}")
-        if seeds > 1 or metric == "exact_match":
-            axis.legend(fontsize=8)
-        value = result["sharpness"][metric]
-        axis.set_title(f"{titles[metric]}\nsharpness {'n/a' if value is None else f'{value:.2f}'}", fontsize=9)
-        axis.set_xscale("log")
-        axis.set_xlabel("parameters")
-        axis.grid(True, alpha=0.3)
-    figure.suptitle(f"GPT-2s trained from scratch on {result['settings']['task']}: the same predictions, two kinds of metric",
-                    fontsize=10, y=1.06)
-    return save_figure(figure, path, dpi=110)

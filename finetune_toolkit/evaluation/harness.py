@@ -9,6 +9,7 @@ that are left (`finetune_toolkit.core.outputs.check_plan`). At the end: `results
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from finetune_toolkit.core.errors import UserError
-from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_text, check_plan, read_plan
+from finetune_toolkit.core.outputs import atomic_write_json, atomic_write_text, check_plan, read_plan, running
 from finetune_toolkit.core.progress import progress
 
 from .arguments import EvalArguments, ResolvedArguments, check_generation_settings, resolve
@@ -51,7 +52,7 @@ def run_eval(args: EvalArguments) -> list[dict]:
     import_lm_eval()
     resolved = resolve(args)
     manager = task_manager(args.include_path, args.tasks, resolved.metadata)
-    output = _output_folder(args.output_path)
+    output = output_folder(args.output_path)
     plan = {key: value for key, value in asdict(args).items()
             if key not in ("batch_size", "max_batch_size", "output_path", "overwrite_output_dir", "reuse_prefix", "device",
                            "verbosity", "write_out", "show_config", "use_cache", "cache_requests")}
@@ -76,20 +77,23 @@ def run_eval(args: EvalArguments) -> list[dict]:
         earlier = ["runs", "results.json", "results.md", *(sanitized(model) for model in previous),
                    *(path.name for path in output.glob("*_vs_parameters.png"))]
         check_plan(output, plan, args.overwrite_output_dir, WHAT, results=earlier)
-    bar = progress(len(pairs), "evaluating", "task", initial=len(finished), enabled=main_process)
-    records = dict(finished)
-    for model_name in resolved.models:
-        remaining = [task for task in args.tasks if (model_name, task) not in finished]
-        if not remaining:
-            continue
-        lm = _load(model_name, args, resolved)
-        for task in remaining:
-            # A built task keeps its requests once run: each model after the first gets a fresh one.
-            objects = built.pop(task, None) or build_task(task, manager)
-            records[(model_name, task)] = _evaluate(lm, model_name, task, objects, manager, args, resolved, output)
-            bar.update(1)
-        del lm
-    bar.close()
+    names = [f"{sanitized(model)}/{sanitized(task)}" for model, task in pairs]
+    marker = running(output, "eval", names, "runs/{}.json") if output is not None and main_process else contextlib.nullcontext()
+    with marker:  # a report made before the end says which pairs are missing
+        bar = progress(len(pairs), "evaluating", "task", initial=len(finished), enabled=main_process)
+        records = dict(finished)
+        for model_name in resolved.models:
+            remaining = [task for task in args.tasks if (model_name, task) not in finished]
+            if not remaining:
+                continue
+            lm = _load(model_name, args, resolved)
+            for task in remaining:
+                # A built task keeps its requests once run: each model after the first gets a fresh one.
+                objects = built.pop(task, None) or build_task(task, manager)
+                records[(model_name, task)] = _evaluate(lm, model_name, task, objects, manager, args, resolved, output)
+                bar.update(1)
+            del lm
+        bar.close()
     rows = summary_rows([records[pair] for pair in pairs], resolved.models, args.tasks)
     table = summary_table(rows)
     if main_process:
@@ -103,7 +107,7 @@ def run_eval(args: EvalArguments) -> list[dict]:
     return rows
 
 
-def _output_folder(output_path: str | None) -> Path | None:
+def output_folder(output_path: str | None) -> Path | None:
     """lm-eval's `--output_path`: a folder, or a .json file whose folder takes the results."""
     if output_path is None:
         return None
