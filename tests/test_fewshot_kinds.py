@@ -14,6 +14,7 @@ import torch
 from finetune_toolkit.core.causal_lm import load_generator
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.prefixes import encode_prefix
+from finetune_toolkit.report import load_report
 from prompts import AnswerGenerator, FewShotConfig, LabelledExamples, MultipleChoicePredictor, load_template
 from prompts.data import FewShotDataArguments, load_fewshot_data
 from prompts.fewshot_metrics import multiple_choice_scores
@@ -122,6 +123,13 @@ def test_multiple_choice_sweep_writes_rows_predictions_and_plots(fewshot_gpt2, t
     assert seed1["accuracy_norm"] == pytest.approx(sum(line["prediction_norm"] == line["label"] for line in lines) / 8)
     assert (output / "accuracy_vs_shots.png").stat().st_size > 1000
     assert "accuracy_norm" in capsys.readouterr().out
+    report = load_report(output)  # the page: each option's probability, the gold one, the prompt's parts
+    page_rows = [row for row in report.rows if report.runs[row["r"]]["name"].endswith("2shot__seed1")]
+    assert [row["ok"] for row in page_rows] == [int(line["correct"]) for line in lines]
+    for row, line in zip(page_rows, lines):
+        assert [option[0] for option in row["o"]] == line["options"] and row["go"] == line["label"]
+        assert sum(option[2] for option in row["o"]) == pytest.approx(1, abs=1e-5)
+        assert [kind for _, _, kind in row["sp"]] == ["demonstration", "demonstration", "query"]
 
 
 def test_generation_sweep_scores_exact_match_per_example(fewshot_gpt2, tmp_path):
@@ -134,6 +142,9 @@ def test_generation_sweep_scores_exact_match_per_example(fewshot_gpt2, tmp_path)
     assert {"token_edit_distance", "rougeL", "chrf"} <= set(row)
     assert all(line["reference"] and "prediction" in line for line in lines)
     assert (output / "exact_match_vs_shots.png").stat().st_size > 1000
+    report = load_report(output)  # the page: each answer against its reference, exact match as the sweep scored it
+    assert [(row["p"], row["g"], row["ok"]) for row in report.rows] == \
+        [(line["prediction"], line["reference"], int(line["exact_match"])) for line in lines]
 
 
 def write_template(path: Path, **spec) -> str:
