@@ -21,6 +21,7 @@ from finetune_toolkit.core.models import ModelArguments, ensure_pad_token, load_
 
 from .adapter_training import PeftArguments, add_adapter, quantization_kwargs
 from .instructions import example_collator, tokenize_instructions
+from .kept_logits import KeptLogits
 from .lm_data import LMDataArguments, default_block_size, instruction_columns, load_text_splits, split_format, tokenize_into_blocks
 from .lm_predict import GenerateEvalArguments, generation_steps
 from .training import FinetuneTrainingArguments, RunParts, pad_to_multiple, run_training, start_run
@@ -82,8 +83,17 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
                      evaluation_scores=generation_scores,
                      report={"block_size": block_size, "data_format": kind, "packing": data_args.packing},
                      evaluate_before_training=True,
-                     evaluation_extras=lambda metrics, prefix: {f"{prefix}_perplexity": perplexity(metrics[f"{prefix}_loss"])})
+                     evaluation_extras=lambda metrics, prefix: {f"{prefix}_perplexity": perplexity(metrics[f"{prefix}_loss"])},
+                     kept_logits=kept_logits(model) if kind != "text" and data_args.kept_logits else None)
     return run_training(training_args, output_dir, parts, peft_args)
+
+
+def kept_logits(model) -> KeptLogits | None:
+    """The loss from labelled positions only, for a model with output embeddings to gather before (else None)."""
+    try:
+        return KeptLogits(model)
+    except ValueError:
+        return None
 
 
 def check_lm_options(data_args: LMDataArguments, peft_args: PeftArguments) -> None:

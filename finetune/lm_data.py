@@ -48,6 +48,11 @@ class LMDataArguments:
         default=None,
         metadata={"help": "Loss on the completion (the assistant turns) only. Default: on for instruction and chat data."},
     )
+    kept_logits: bool = field(
+        default=True,
+        metadata={"help": "Instruction data: run the output layer only at the positions that have a label (the same loss "
+                  "and gradients, less work: finetune.kept_logits); false runs it at every position."},
+    )
     packing: bool = field(
         default=False,
         metadata={"help": "Padding-free batches: examples flattened into one row, positions restarting at each example "

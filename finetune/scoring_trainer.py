@@ -1,5 +1,6 @@
 """The `Trainer` every run uses: evaluation scores computed from the model itself (generated answers) join the
-evaluation's metrics before they are logged, and the evaluation loss is the same under any number of processes."""
+evaluation's metrics before they are logged, the evaluation loss is the same under any number of processes, and a
+causal LM's training loss may run the output layer only where a label is (`finetune.kept_logits`)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ class ScoringTrainer(Trainer):
     logged: so they reach the reporters, `--metric_for_best_model` and the checkpoint choice, as `compute_metrics`'
     would. Its evaluation loss is the same under any number of processes."""
 
-    def __init__(self, *args, evaluation_scores: Callable[[Trainer], dict] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.evaluation_scores = evaluation_scores
+    def __init__(self, *args, evaluation_scores: Callable[[Trainer], dict] | None = None, kept_logits=None, **kwargs):
+        super().__init__(*args, compute_loss_func=kept_logits, **kwargs)
+        self.evaluation_scores, self.kept_logits = evaluation_scores, kept_logits
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training and self.kept_logits is not None and "labels" in inputs:
+            with self.kept_logits.keeping(inputs["labels"]):
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         if not model.training:
             # Evaluation: each batch's own mean loss. Given the token count, Transformers (5.x) also multiplies an
             # evaluation loss by the number of processes, so that under `accelerate launch` eval_loss came out twice

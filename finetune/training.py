@@ -190,6 +190,7 @@ class RunParts:
     evaluation_scores: Callable[[Trainer], dict] | None = None
     after_training: Callable[[Trainer], None] | None = None
     predict: Callable[[Trainer], dict] | None = None
+    kept_logits: Any = None  # a causal LM's loss from its labelled positions only (`finetune.kept_logits.KeptLogits`)
 
 
 def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunParts, peft_args: PeftArguments | None = None) -> dict:
@@ -201,7 +202,7 @@ def run_training(args: FinetuneTrainingArguments, output_dir: Path, parts: RunPa
     trainer = ScoringTrainer(model=parts.model, args=args, train_dataset=parts.train_dataset, eval_dataset=parts.eval_dataset,
                              processing_class=parts.tokenizer, data_collator=parts.data_collator,
                              compute_metrics=parts.compute_metrics, preprocess_logits_for_metrics=parts.preprocess_logits_for_metrics,
-                             callbacks=list(parts.callbacks), evaluation_scores=parts.evaluation_scores)
+                             callbacks=list(parts.callbacks), evaluation_scores=parts.evaluation_scores, kept_logits=parts.kept_logits)
     quiet_logs(trainer)
     if not sys.stderr.isatty():  # the Trainer's bar is off in a log file: plain lines instead
         trainer.add_callback(ProgressLogCallback())

@@ -21,7 +21,7 @@ def run_module(*args, cwd=ROOT, env=None):
                           env=env or {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
 
 
-SUBCOMMANDS = ["classify", "lm", "generate", "fewshot", "eval", "compare", "emergence", "scaling", "reproduce", "demo", "env"]
+SUBCOMMANDS = ["classify", "lm", "generate", "fewshot", "eval", "compare", "emergence", "scaling", "reproduce", "report", "demo", "env"]
 
 
 def test_help_lists_every_subcommand_with_its_purpose_and_version_prints_it():
