@@ -68,6 +68,8 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     kind = split_format(next(iter(splits.values())), data_args) if splits else "text"
     if kind == "text" and data_args.completion_only_loss:
         raise UserError("--completion_only_loss needs instruction data (prompt/completion or messages columns); plain text has no completion")
+    if data_args.packing is None:  # instruction data: padding-free by default (docs/benchmarks.md, fine-tuning pace)
+        data_args.packing = kind != "text" and not (peft_args.use_peft and peft_args.peft_type == "prompt_tuning")
     tokenizer = load_tokenizer(model_args)
     model = load_model(AutoModelForCausalLM, model_args, **quantization_kwargs(peft_args), **_device_map(peft_args))
     ensure_pad_token(model, tokenizer)  # GPT-2 has none: EOS, and padded positions are masked anyway

@@ -53,10 +53,12 @@ class LMDataArguments:
         metadata={"help": "Instruction data: run the output layer only at the positions that have a label (the same loss "
                   "and gradients, less work: finetune.kept_logits); false runs it at every position."},
     )
-    packing: bool = field(
-        default=False,
+    packing: bool | None = field(
+        default=None,
         metadata={"help": "Padding-free batches: examples flattened into one row, positions restarting at each example "
-                  "(no attention across examples). Plain text then keeps each document apart instead of joining them."},
+                  "(no attention across examples). Plain text then keeps each document apart instead of joining them. "
+                  "Default: on for instruction data (the same loss as padded batches, faster), except with prompt "
+                  "tuning; off for plain text.", "nargs": "?", "const": True},
     )
     document_per: Literal["line", "file"] = field(
         default="line", metadata={"help": "For .txt files: each non-empty line is a document, or the whole file is one."}

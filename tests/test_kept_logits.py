@@ -2,6 +2,7 @@
 on the full logits, for three families, full fine-tuning, LoRA and prompt tuning, padded and packed batches."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -110,3 +111,21 @@ def test_training_with_kept_logits_logs_the_same_losses(fewshot_gpt2, tmp_path):
         history = state["log_history"] if state else json.loads((output / "all_results.json").read_text())
         losses[setting] = [entry["loss"] for entry in history if "loss" in entry] if state else [history["train_loss"]]
     assert losses["true"] == pytest.approx(losses["false"], rel=1e-4) and len(losses["true"]) >= 1
+
+
+@pytest.mark.parametrize("rows, flags, message", [
+    (None, ["--block_size", "4", "--packing", "false"], "no train example keeps an answer token within --block_size 4; raise --block_size"),
+    ([{"prompt": f"Review {i}:", "completion": ""} for i in range(4)], [], "'train' row 1: empty text in column 'completion'"),
+    (None, ["--use_peft", "--lora_target_modules", "nothing_like_this"], "--lora_target_modules nothing_like_this match no linear layer"),
+])
+def test_bad_training_input_is_one_line_and_writes_nothing(rows, flags, message, fewshot_gpt2, tmp_path):
+    from finetune_toolkit.core.errors import UserError
+
+    rows = rows or [{"prompt": f"Review: film {i} was fine and long.\nSentiment:", "completion": " positive"} for i in range(4)]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(UserError, match=re.escape(message)) as error:
+        load_script("finetune_lm").main(["--model_name_or_path", fewshot_gpt2, "--train_file", str(train), "--do_train",
+                                         "--max_steps", "1", "--output_dir", str(tmp_path / "out"), *flags])
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "out").exists()
