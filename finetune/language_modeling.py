@@ -22,7 +22,6 @@ from finetune_toolkit.core.models import ModelArguments, ensure_pad_token, load_
 from .adapter_training import PeftArguments, add_adapter, quantization_kwargs
 from .instructions import example_collator, tokenize_instructions
 from .kept_logits import KeptLogits
-from .packed_attention import use_packed_attention
 from .lm_data import LMDataArguments, default_block_size, instruction_columns, load_text_splits, split_format, tokenize_into_blocks
 from .lm_predict import GenerateEvalArguments, generation_steps
 from .training import FinetuneTrainingArguments, RunParts, pad_to_multiple, run_training, start_run
@@ -74,8 +73,6 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     tokenizer = load_tokenizer(model_args)
     model = load_model(AutoModelForCausalLM, model_args, **quantization_kwargs(peft_args), **_device_map(peft_args))
     ensure_pad_token(model, tokenizer)  # GPT-2 has none: EOS, and padded positions are masked anyway
-    if data_args.packing:
-        use_packed_attention(model)  # attention per example inside a packed row (finetune.packed_attention)
     block_size = lm_block_size(model, tokenizer, data_args, peft_args)
     with training_args.main_process_first(desc="tokenization"):
         examples = lm_examples(splits, tokenizer, kind, block_size, data_args)

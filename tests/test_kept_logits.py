@@ -3,7 +3,6 @@ on the full logits, for three families, full fine-tuning, LoRA and prompt tuning
 
 import json
 import re
-import types
 
 import pytest
 import torch
@@ -131,23 +130,3 @@ def test_bad_training_input_is_one_line_and_writes_nothing(rows, flags, message,
     assert "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
 
-
-@pytest.mark.parametrize("family", list(CONFIGS))
-def test_packed_attention_equals_sdpa_with_the_block_diagonal_mask(family, monkeypatch):
-    import finetune.packed_attention as packed
-    from finetune.packed_attention import use_packed_attention
-
-    model, inputs = model_for(family, "full"), batch(packed=True)
-    reference = model(**inputs, use_cache=False)
-    reference.loss.backward()
-    expected = gradients(model)
-    calls, sdpa = [], torch.nn.functional.scaled_dot_product_attention
-    counting = types.SimpleNamespace(scaled_dot_product_attention=lambda *args, **kwargs: calls.append(args[0].shape) or sdpa(*args, **kwargs))
-    monkeypatch.setattr(packed, "F", counting)
-    assert use_packed_attention(model)
-    outputs = model(**inputs, use_cache=False)
-    outputs.loss.backward()
-    assert len(calls) == 2 and calls[0][0] == 3 and calls[0][2] == 11, "each layer: the 3 examples padded to 11, not 26 x 26"
-    torch.testing.assert_close(outputs.logits, reference.logits, rtol=1e-5, atol=1e-5)
-    for name, grad in gradients(model).items():
-        torch.testing.assert_close(grad, expected[name], rtol=1e-4, atol=1e-6, msg=name)
