@@ -11,8 +11,9 @@ schedule, the same batches (the `Trainer`'s sampler, seed 0) and padding-free ba
 `--packing`; TRL's `padding_free=True`). Each configuration runs in its own process, alternating, `--repeats`
 times. Sides:
 
-- `toolkit`: `finetune.train_causal_lm` with today's defaults (the output layer only at labelled positions).
-- `toolkit_before`: the same with the defaults before this change (`--kept_logits false --lora_dropout 0.05`).
+- `toolkit`: `finetune.train_causal_lm` (the output layer only at labelled positions), `--lora_dropout 0` as on
+  the TRL side.
+- `toolkit_before`: the toolkit as it trained before (`--kept_logits false`, LoRA dropout 0.05, its default).
 - `toolkit_checkpointing`: `toolkit` with `--gradient_checkpointing` (memory for time).
 - `trl`: TRL's `SFTTrainer` with `completion_only_loss=True, padding_free=True`.
 and, for full fine-tuning, `full_toolkit` and `full_trl`.
@@ -45,10 +46,10 @@ PARAMETERS = 134_515_008
 COMMON = ["--learning_rate", "5e-4", "--lr_scheduler_type", "linear", "--warmup_steps", "0", "--weight_decay", "0.0",
           "--max_grad_norm", "1.0", "--seed", "0", "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none"]
 SIDES = {
-    "toolkit": ["--use_peft", "--packing"],
+    "toolkit": ["--use_peft", "--packing", "--lora_dropout", "0"],
     "toolkit_before": ["--use_peft", "--packing", "--kept_logits", "false", "--lora_dropout", "0.05"],
-    "toolkit_checkpointing": ["--use_peft", "--packing", "--gradient_checkpointing"],
-    "trl": ["--use_peft"],
+    "toolkit_checkpointing": ["--use_peft", "--packing", "--lora_dropout", "0", "--gradient_checkpointing"],
+    "trl": ["--use_peft", "--lora_dropout", "0"],
     "full_toolkit": ["--packing", "--learning_rate", "2e-5"],
     "full_trl": ["--learning_rate", "2e-5"],
 }
