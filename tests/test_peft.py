@@ -149,7 +149,7 @@ def test_packed_training_matches_padded_training(fewshot_gpt2, instruction_files
     model.save_pretrained(tmp_path / "model")
     AutoTokenizer.from_pretrained(fewshot_gpt2).save_pretrained(tmp_path / "model")
     flags = ["--max_steps", "6", "--learning_rate", "0.5", "--optim", "sgd"]
-    padded = train_lm(str(tmp_path / "model"), instruction_files, tmp_path / "padded", *flags)
+    padded = train_lm(str(tmp_path / "model"), instruction_files, tmp_path / "padded", *flags, "--packing", "false")
     packed = train_lm(str(tmp_path / "model"), instruction_files, tmp_path / "packed", *flags, "--packing")
     assert packed["packing"] and not padded["packing"]
     assert packed["eval_before_training_loss"] == pytest.approx(padded["eval_before_training_loss"], rel=1e-5)
