@@ -156,11 +156,17 @@ def gemm_rate(seconds: float = 3.0) -> float:
 def run_side(side: str, train_file: Path, scratch: Path, args) -> dict:
     command = [sys.executable, __file__, "--worker", side, "--train_file", str(train_file), "--output_dir",
                str(scratch / f"{side}-{time.monotonic_ns()}"), "--steps", str(args.steps), "--batch_size", str(args.batch_size)]
+    result = worker_result(command)
+    if "error" in result:
+        sys.exit(f"{side} failed:\n{result['error']}")
+    return result
+
+
+def worker_result(command: list[str]) -> dict:
+    """Run a worker process; what it printed after `RESULT `, or {"error": the end of its stderr}."""
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        sys.exit(f"{side} failed:\n{done.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT "):]) if line else {"error": done.stderr[-3000:]}
 
 
 def main() -> None:
@@ -255,9 +261,7 @@ def profile_step(train_file: Path, scratch: Path, args) -> dict:
     """Where the time of LoRA steps goes, by kind of operation (torch.profiler over 4 steps after 2 of warm-up)."""
     command = [sys.executable, str(ROOT / "benchmarks" / "lora_step_profile.py"), "--train_file", str(train_file),
                "--output_dir", str(scratch / "profile"), "--batch_size", str(args.batch_size)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-    return json.loads(line[len("RESULT "):]) if line else {"error": done.stderr[-2000:]}
+    return worker_result(command)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,12 @@ def metrics_table(metrics: dict, title: str) -> Table:
     return Table(title, ["metric", "value"], [[name, number(value)] for name, value in metrics.items()])
 
 
+def rows_table(rows: list[dict], title: str) -> Table:
+    """One table row per dict, one column per scalar key (lists and dicts left out)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row if not isinstance(row[key], (list, dict))))
+    return Table(title, columns, [[number(row.get(column)) for column in columns] for row in rows])
+
+
 def is_lm(folder: Path) -> bool:
     return (folder / LM_PREDICTIONS).is_file() or (folder / LM_SCORES).is_file()
 
@@ -36,8 +42,8 @@ def load_lm(folder: Path) -> Report:
 
 def generate_outputs(folder: Path) -> list[Path]:
     """`generate --reference_column` outputs in `folder`: each `<name>.jsonl` beside its `<name>.scores.json`."""
-    return sorted(path.with_name(path.name[: -len(".scores.json")] + ".jsonl") for path in folder.glob("*.scores.json")
-                  if path.with_name(path.name[: -len(".scores.json")] + ".jsonl").is_file())
+    outputs = (scores.with_name(scores.name[: -len(".scores.json")] + ".jsonl") for scores in folder.glob("*.scores.json"))
+    return sorted(output for output in outputs if output.is_file())
 
 
 def load_generate(folder: Path) -> Report:
@@ -73,9 +79,7 @@ def load_emergence(folder: Path) -> Report:
     whole (the ICL score), so it has no examples to list."""
     result = read_json(folder / "emergence.json")
     report = Report("emergence", f"Induction heads and in-context learning: {folder.name}", settings=flatten(result["settings"]))
-    models = result["models"]
-    columns = list(dict.fromkeys(key for row in models for key in row if not isinstance(row[key], (list, dict))))
-    report.tables.append(Table("Models", columns, [[number(row.get(column)) for column in columns] for row in models]))
+    report.tables.append(rows_table(result["models"], "Models"))
     report.figures = figures_in(folder, "*.png", "*/*.png")
     report.notes.append("The emergence lab scores random repeated token spans in aggregate (the ICL score, prefix "
                         "matching); it has no per-example predictions to list.")
@@ -86,10 +90,7 @@ def load_scaling(folder: Path) -> Report:
     """The scale ladder: the measures per size, the plot, and each size's answers to the held-out problems."""
     result = read_json(folder / "scaling.json")
     report = Report("scaling", f"Scale ladder: {folder.name}", settings=flatten(result["settings"]))
-    models = result["models"]
-    columns = list(dict.fromkeys(key for row in models for key in row if not isinstance(row[key], (list, dict))))
-    report.tables.append(Table("Sizes (means over seeds when there are several)", columns,
-                               [[number(row.get(column)) for column in columns] for row in models]))
+    report.tables.append(rows_table(result["models"], "Sizes (means over seeds when there are several)"))
     report.tables.append(Table("Sharpness along the ladder", ["measure", "sharpness"],
                                [[name, number(value)] for name, value in result.get("sharpness", {}).items()]))
     report.figures = figures_in(folder)
