@@ -4,8 +4,9 @@ matrix multiplies against everything else (torch.profiler, self CPU time per ope
 
     python benchmarks/lora_step_profile.py --train_file pairs.jsonl    (benchmarks/vs_trl.py --profile runs it)
 
-The step is the toolkit's: SmolLM2-135M-Instruct with its default LoRA adapter, a padding-free batch of
-`--batch_size` prompt/completion pairs, the output layer at labelled positions only (`finetune.kept_logits`),
+The step is the toolkit's: SmolLM2-135M-Instruct with its default LoRA adapter at dropout 0 (as the `toolkit` side
+of `benchmarks/vs_trl.py`), a padding-free batch of `--batch_size` prompt/completion pairs in the rows that cost
+attention least (`finetune.packed_rows`), the output layer at labelled positions only (`finetune.kept_logits`),
 AdamW. Two steps of warm-up, then `--steps` profiled. Prints `RESULT {json}`: milliseconds per step by phase and by
 kind of operator.
 """
@@ -48,6 +49,7 @@ def main() -> None:
     from finetune.adapter_training import PeftArguments, add_adapter
     from finetune.instructions import example_collator, tokenize_instructions
     from finetune.kept_logits import KeptLogits
+    from finetune.packed_rows import attention_break_even
     from finetune_toolkit.core.model_names import resolve_model_name
     from finetune_toolkit.core.models import ModelArguments, ensure_pad_token, load_model, load_tokenizer
 
@@ -58,10 +60,10 @@ def main() -> None:
     ensure_pad_token(model, tokenizer)
     splits = datasets.DatasetDict({"train": datasets.load_dataset("json", data_files=args.train_file, split="train")})
     tokens = tokenize_instructions(splits, tokenizer, "prompt_completion", {"prompt": "prompt", "completion": "completion"}, 2048, True)["train"]
-    model = add_adapter(model, PeftArguments(use_peft=True), "CAUSAL_LM", resolve_model_name(model_args.model_name_or_path))
+    model = add_adapter(model, PeftArguments(use_peft=True, lora_dropout=0.0), "CAUSAL_LM", resolve_model_name(model_args.model_name_or_path))
     model.train()
     kept = KeptLogits(model)
-    collate = example_collator(tokenizer, packing=True)
+    collate = example_collator(tokenizer, packing=True, break_even=attention_break_even(model))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-4)
     rows = [dict(row) for row in tokens]
 

@@ -3,8 +3,8 @@
 Each example becomes one token sequence whose labels are -100 outside the completion (or outside the
 assistant turns of a chat), so the loss covers the answer only, as TRL's `completion_only_loss` and
 `assistant_only_loss` do. Examples are never joined across their boundaries: batches are padded
-(`DataCollatorForSeq2Seq`) or, with packing, flattened into one row with position ids restarting at every
-example (`DataCollatorWithFlattening`), so no example attends to another.
+(`DataCollatorForSeq2Seq`) or, with packing, flattened into rows with position ids restarting at every
+example (`finetune.packed_rows`), so no example attends to another.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from collections.abc import Sequence
 
 import datasets
 from datasets import DatasetDict
-from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+from transformers import DataCollatorForSeq2Seq
 
-from finetune_toolkit.core.prompt_encoding import continuation_ids
 from finetune_toolkit.core.columns import check_text_column, row_error
 from finetune_toolkit.core.errors import UserError
-from finetune_toolkit.core.prompt_encoding import encode_prompt
+from finetune_toolkit.core.prompt_encoding import continuation_ids, encode_prompt
+
+from .packed_rows import PackedRowsCollator
 
 logger = logging.getLogger(__name__)
 
@@ -147,26 +148,12 @@ def tokenize_instructions(splits: DatasetDict, tokenizer, kind: str, columns: di
     return tokenized
 
 
-class PaddingFreeCollator(DataCollatorWithFlattening):
-    """`DataCollatorWithFlattening` (one row, position ids restarting at each example, each example's first
-    label masked) plus `use_cache=False` in every batch: Transformers builds the block-diagonal mask that
-    keeps examples apart only when no KV cache is in play, and GPT-2 makes one whenever `use_cache` is on,
-    in training too. Without this, packed examples would attend to each other."""
-
-    def __init__(self):
-        super().__init__(return_position_ids=True, separator_id=IGNORE_INDEX)
-
-    def __call__(self, features, return_tensors=None, separator_id=None):
-        batch = super().__call__(features, return_tensors, separator_id)
-        batch["use_cache"] = False
-        return batch
-
-
-def example_collator(tokenizer, packing: bool, pad_to_multiple_of: int | None = None):
-    """Batches of whole examples: padded (labels padded with -100), or with `packing` flattened into one
-    row without padding (`PaddingFreeCollator`)."""
+def example_collator(tokenizer, packing: bool, pad_to_multiple_of: int | None = None, break_even: float | None = None):
+    """Batches of whole examples: padded (labels padded with -100), or with `packing` flattened into rows without
+    padding between examples (`finetune.packed_rows.PackedRowsCollator`: one row, or with `break_even` the
+    cheapest number of rows for attention)."""
     if packing:
-        return PaddingFreeCollator()
+        return PackedRowsCollator(tokenizer.pad_token_id or 0, break_even)
     return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of)
 
 

@@ -10,8 +10,8 @@ and packed). It is the training-time form of `logits_to_keep`, which models appl
 
 The gathering is a forward pre-hook on the model's output embeddings (`get_output_embeddings()`), so it works for
 every family that has one, under `peft` too; it is active only inside `keeping(labels)`, which the `Trainer` enters
-for each training step (`finetune.scoring_trainer.ScoringTrainer`). A padded batch keeps the positions any of its
-rows needs; a packed batch is one row and keeps exactly its labelled positions.
+for each training step (`finetune.scoring_trainer.ScoringTrainer`). Whatever the batch's shape (padded
+rows, one packed row, several packed rows), the output layer sees exactly the labelled positions, as one row.
 """
 
 from __future__ import annotations
@@ -47,13 +47,16 @@ class KeptLogits:
         if self.positions is None:
             return None
         hidden = args[0]
-        return (hidden[:, self.positions.to(hidden.device) + self.offset], *args[1:])
+        rows, columns = (index.to(hidden.device) for index in self.positions)
+        return (hidden[rows, columns + self.offset].unsqueeze(0), *args[1:])
 
     @contextlib.contextmanager
     def keeping(self, labels: torch.Tensor) -> Iterator[None]:
-        """Within the block, the output layer sees only the positions whose next token is labelled in some row."""
-        self.positions = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
-        self.targets = labels[:, self.positions + 1]
+        """Within the block, the output layer sees only the positions whose next token is labelled: one row of
+        them, in row-major order, whatever the batch's shape."""
+        rows, columns = (labels[:, 1:] != IGNORE_INDEX).nonzero(as_tuple=True)
+        self.positions = (rows, columns)
+        self.targets = labels[rows, columns + 1].unsqueeze(0)
         try:
             yield
         finally:

@@ -24,6 +24,7 @@ from .instructions import example_collator, tokenize_instructions
 from .kept_logits import KeptLogits
 from .lm_data import LMDataArguments, default_block_size, instruction_columns, load_text_splits, split_format, tokenize_into_blocks
 from .lm_predict import GenerateEvalArguments, generation_steps
+from .packed_rows import attention_break_even
 from .training import FinetuneTrainingArguments, RunParts, pad_to_multiple, run_training, start_run
 
 
@@ -81,7 +82,7 @@ def train_causal_lm(model_args: ModelArguments, data_args: LMDataArguments, trai
     generation_scores, predict = generation_steps(training_args, data_args, splits, tokenizer, decoding or DecodingArguments(),
                                                   generate_eval or GenerateEvalArguments(), output_dir)
     parts = RunParts(model, tokenizer, examples.get("train"), examples.get("validation"),
-                     lm_collator(tokenizer, kind, data_args.packing, training_args), callbacks=callbacks, predict=predict,
+                     lm_collator(model, tokenizer, kind, data_args, training_args), callbacks=callbacks, predict=predict,
                      evaluation_scores=generation_scores,
                      report={"block_size": block_size, "data_format": kind, "packing": data_args.packing},
                      evaluate_before_training=True,
@@ -129,11 +130,13 @@ def lm_examples(splits, tokenizer, kind: str, block_size: int, data_args: LMData
     return examples
 
 
-def lm_collator(tokenizer, kind: str, packing: bool, training_args: FinetuneTrainingArguments):
-    """Blocks of plain text are already equal-length; examples are padded, or flattened with `packing`."""
-    if kind == "text" and not packing:
+def lm_collator(model, tokenizer, kind: str, data_args: LMDataArguments, training_args: FinetuneTrainingArguments):
+    """Blocks of plain text are already equal-length; examples are padded, or flattened with `--packing` into the
+    rows that are cheapest for the model's attention (`finetune.packed_rows`; one row with `--split_packed_batches false`)."""
+    if kind == "text" and not data_args.packing:
         return default_data_collator
-    return example_collator(tokenizer, packing, pad_to_multiple_of=pad_to_multiple(training_args))
+    break_even = attention_break_even(model) if data_args.split_packed_batches else None
+    return example_collator(tokenizer, data_args.packing, pad_to_multiple_of=pad_to_multiple(training_args), break_even=break_even)
 
 
 def _device_map(peft_args: PeftArguments) -> dict:

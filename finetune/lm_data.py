@@ -55,10 +55,15 @@ class LMDataArguments:
     )
     packing: bool | None = field(
         default=None,
-        metadata={"help": "Padding-free batches: examples flattened into one row, positions restarting at each example "
+        metadata={"help": "Padding-free batches: examples flattened into rows, positions restarting at each example "
                   "(no attention across examples). Plain text then keeps each document apart instead of joining them. "
                   "Default: on for instruction data (the same loss as padded batches, faster), except with prompt "
                   "tuning; off for plain text.", "nargs": "?", "const": True},
+    )
+    split_packed_batches: bool = field(
+        default=True,
+        metadata={"help": "With --packing and an attention that pays for the whole row (sdpa, eager), spread each batch "
+                  "over the number of rows that costs least (finetune.packed_rows); false keeps one row per batch."},
     )
     document_per: Literal["line", "file"] = field(
         default="line", metadata={"help": "For .txt files: each non-empty line is a document, or the whole file is one."}

@@ -111,6 +111,7 @@ def test_packed_and_padded_batches_give_the_same_loss_and_gradients(model_fixtur
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from finetune.instructions import encode_prompt_completion, example_collator
+    from finetune.packed_rows import cheapest_rows
 
     path = request.getfixturevalue(model_fixture)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -121,22 +122,27 @@ def test_packed_and_padded_batches_give_the_same_loss_and_gradients(model_fixtur
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     pairs = [("Review: the cast was good\nSentiment:", " positive", True), ("Review: a dull plot", " indeed, a dull plot", False),
-             ("Review: lovely\nSentiment:", " positive", True)]
+             ("Review: lovely\nSentiment:", " positive", True), ("Review: not one good scene in it\nSentiment:", " negative", True)]
     features = [encode_prompt_completion(tokenizer, p, c, only) for p, c, only in pairs]
+    lengths = [len(f["input_ids"]) for f in features]
     padded = example_collator(tokenizer, packing=False)([dict(f) for f in features])
     packed = example_collator(tokenizer, packing=True)([dict(f) for f in features])
-    assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in features))  # no padding at all
-    starts = [0, len(features[0]["input_ids"]), len(features[0]["input_ids"]) + len(features[1]["input_ids"])]
-    assert [int(packed["position_ids"][0, s]) for s in starts] == [0, 0, 0]
+    assert packed["input_ids"].shape == (1, sum(lengths))  # no padding at all
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    assert [int(packed["position_ids"][0, s]) for s in starts] == [0, 0, 0, 0]
+    # several rows, some holding two examples, shorter ones ending in a padding segment (finetune.packed_rows)
+    break_even = next(b for b in (2.0**k for k in range(12)) if 1 < len(cheapest_rows(lengths, b)) < len(lengths))
+    rows = example_collator(tokenizer, packing=True, break_even=break_even)([dict(f) for f in features])
+    assert 1 < rows["input_ids"].shape[0] < len(lengths)
     losses, grads = [], []
-    for batch in (padded, packed):
+    for batch in (padded, packed, rows):
         model.zero_grad()
         loss = model(**batch).loss
         loss.backward()
         losses.append(loss.item())
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
-    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5) and losses[0] == pytest.approx(losses[2], rel=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6) and torch.allclose(grads[0], grads[2], atol=1e-6)
 
 
 @pytest.mark.learning
