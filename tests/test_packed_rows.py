@@ -104,3 +104,19 @@ def test_every_example_sees_only_itself_in_any_layout():
                 matched.append(index)
         assert sorted(matched) == [0, 1, 2, 3]
     assert len(shapes) >= 3, shapes  # one row, several rows, one example a row
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_split_packed_batches_decides_between_rows_and_one_row(split, tmp_path):
+    from types import SimpleNamespace
+
+    from finetune.language_modeling import lm_collator
+    from finetune.lm_data import LMDataArguments
+    from finetune.training import FinetuneTrainingArguments
+
+    data_args = LMDataArguments(train_file="train.jsonl", packing=True, split_packed_batches=split)
+    collate = lm_collator(gpt2(), SimpleNamespace(pad_token_id=0), "prompt_completion", data_args,
+                          FinetuneTrainingArguments(output_dir=str(tmp_path)))
+    # 8 examples of 100 tokens: one row of 800 or, with a break-even length of 195.5, rows without padding
+    batch = collate([{"input_ids": list(range(1, 101))} for _ in range(8)])
+    assert (batch["input_ids"].shape[0] > 1) == split and batch["input_ids"].numel() == 800
