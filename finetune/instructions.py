@@ -20,11 +20,11 @@ from finetune_toolkit.core.columns import check_text_column, row_error
 from finetune_toolkit.core.errors import UserError
 from finetune_toolkit.core.prompt_encoding import continuation_ids, encode_prompt
 
+from .kept_logits import IGNORE_INDEX
 from .packed_rows import PackedRowsCollator
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = -100
 FORMATS = ("text", "prompt_completion", "messages")
 ROLES = ("system", "user", "assistant", "tool")
 

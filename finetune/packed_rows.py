@@ -20,8 +20,7 @@ import math
 
 import torch
 
-IGNORE_INDEX = -100
-
+from .kept_logits import IGNORE_INDEX
 
 # Attention that pays for the whole row whatever the mask; the variable-length kernels (flash_attention_*) and
 # flex_attention's block-sparse masks skip what the mask hides, so for them one row is best.
@@ -82,10 +81,10 @@ def cheapest_rows(lengths: list[int], break_even: float | None) -> list[list[int
             tried[count] = (len(rows) * row_length * (1 + row_length / break_even), rows, row_length)
         return tried[count][0]
 
-    counts = row_counts(len(lengths))
+    counts, longest = row_counts(len(lengths)), max(lengths)
     for position, count in enumerate(counts):
         cost(count)
-        if tried[count][2] == max(lengths):  # rows cannot get shorter: more of them only add padding
+        if tried[count][2] == longest:  # rows cannot get shorter: more of them only add padding
             counts = counts[: position + 1]
             break
     while True:  # finer steps around the three best so far, until no count is new
